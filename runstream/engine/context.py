@@ -1,0 +1,78 @@
+"""The run a step executes in: where its events go and where it sits in the tree.
+
+The engine never touches storage or sockets: it hands each event (a name and a
+dict of fields) to ``RunContext.emit``, which the run manager provides.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from functools import cached_property
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from runstream.engine.io import StepOutput
+
+__all__ = ["Emit", "RunContext", "StepScope"]
+
+Emit = Callable[[str, dict[str, Any]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class StepScope:
+    """Where a step sits: its name, index among siblings, id, parent and depth.
+
+    ``path`` (``"1"``, ``"2.0"``, ``"2.i3.0"``) names the step's place in the
+    definition and is stable across a restart, so a resumed run can find the
+    outputs its completed steps already logged.
+    """
+
+    step_name: str
+    step_index: int
+    path: str
+    run_id: str
+    parent_step_id: str | None = None
+    depth: int = 0
+
+    @cached_property
+    def step_id(self) -> str:
+        return hashlib.blake2s(f"{self.run_id}/{self.path}".encode(), digest_size=8).hexdigest()
+
+    def child(self, name: str, index: int, segment: str | None = None) -> "StepScope":
+        return StepScope(
+            step_name=name,
+            step_index=index,
+            path=f"{self.path}.{segment if segment is not None else index}",
+            run_id=self.run_id,
+            parent_step_id=self.step_id,
+            depth=self.depth + 1,
+        )
+
+    def fields(self) -> dict[str, Any]:
+        """The attribution every event of this step carries."""
+        return {
+            "step_name": self.step_name,
+            "step_index": self.step_index,
+            "step_id": self.step_id,
+            "parent_step_id": self.parent_step_id,
+            "depth": self.depth,
+        }
+
+
+@dataclass
+class RunContext:
+    """One run's identity, its event sink and what a resumed run already did."""
+
+    run_id: str
+    workflow_id: str
+    workflow_name: str
+    emit: Emit
+    session_id: str | None = None
+    user_id: str | None = None
+    session_state: dict[str, Any] = field(default_factory=dict)
+    completed_steps: dict[str, StepOutput] = field(default_factory=dict)
+    """Outputs of steps finished before a restart, by ``StepScope.path``."""
+
+    def top_scope(self, name: str, index: int) -> StepScope:
+        return StepScope(step_name=name, step_index=index, path=str(index), run_id=self.run_id)

@@ -1,0 +1,168 @@
+"""A step: a function or an agent, run once with a ``StepInput``.
+
+Executors may be sync or async functions, or sync or async generators. A
+generator streams text chunks (each one a ``RunContent`` event) and ends by
+yielding or returning its ``StepOutput``; sync code runs in a worker thread so
+it never blocks the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, runtime_checkable
+
+from runstream import events as ev
+from runstream.engine.context import RunContext, StepScope
+from runstream.engine.io import StepInput, StepOutput
+from runstream.engine.serialize import to_jsonable
+
+__all__ = ["StepBase", "Step", "AgentLike", "as_step", "run_sequence"]
+
+
+@runtime_checkable
+class AgentLike(Protocol):
+    """What a ``Step`` needs of an agent: a name and a run that emits its events."""
+
+    name: str
+
+    async def run(self, step_input: StepInput, ctx: RunContext, scope: StepScope) -> Any: ...
+
+
+class StepBase:
+    """Anything that can stand in a workflow's list of steps."""
+
+    name: str
+
+    async def execute(self, step_input: StepInput, ctx: RunContext, scope: StepScope) -> StepOutput:
+        raise NotImplementedError
+
+
+class Step(StepBase):
+    """One unit of work: ``Step(name, executor=fn)`` or ``Step(name, agent=agent)``."""
+
+    def __init__(
+        self,
+        name: str | None = None,
+        executor: Callable[..., Any] | None = None,
+        agent: AgentLike | None = None,
+        description: str | None = None,
+    ) -> None:
+        if (executor is None) == (agent is None):
+            raise ValueError("a Step takes exactly one of executor= or agent=")
+        self.executor = executor
+        self.agent = agent
+        self.name = name or (agent.name if agent is not None else getattr(executor, "__name__", "step"))
+        self.description = description
+
+    async def execute(self, step_input: StepInput, ctx: RunContext, scope: StepScope) -> StepOutput:
+        done = ctx.completed_steps.get(scope.path)
+        if done is not None:
+            return done
+        await ctx.emit(ev.STEP_STARTED, {**scope.fields(), "step_path": scope.path})
+        output = await self._produce(step_input, ctx, scope)
+        output.step_name = self.name
+        content = to_jsonable(output.content)
+        await ctx.emit(ev.STEP_OUTPUT, {**scope.fields(), "content": content})
+        await ctx.emit(
+            ev.STEP_COMPLETED,
+            {
+                **scope.fields(),
+                "step_path": scope.path,
+                "content": content,
+                "success": output.success,
+                "error": output.error,
+                "stop": output.stop,
+            },
+        )
+        return output
+
+    async def _produce(self, step_input: StepInput, ctx: RunContext, scope: StepScope) -> StepOutput:
+        if self.agent is not None:
+            return _as_output(await self.agent.run(step_input, ctx, scope), [])
+        fn = self.executor
+        assert fn is not None
+        if inspect.isasyncgenfunction(fn):
+            return await _drain_async(fn(step_input), ctx, scope)
+        if inspect.isgeneratorfunction(fn):
+            return await _drain_sync(fn(step_input), ctx, scope)
+        if inspect.iscoroutinefunction(fn):
+            return _as_output(await fn(step_input), [])
+        return _as_output(await asyncio.to_thread(fn, step_input), [])
+
+
+async def _chunk(ctx: RunContext, scope: StepScope, content: Any) -> None:
+    await ctx.emit(ev.RUN_CONTENT, {**scope.fields(), "content": to_jsonable(content)})
+
+
+async def _drain_async(gen: Any, ctx: RunContext, scope: StepScope) -> StepOutput:
+    chunks: list[Any] = []
+    async for item in gen:
+        if isinstance(item, StepOutput):
+            return item
+        chunks.append(item)
+        await _chunk(ctx, scope, item)
+    return _as_output(None, chunks)
+
+
+_END = object()
+
+
+async def _drain_sync(gen: Any, ctx: RunContext, scope: StepScope) -> StepOutput:
+    chunks: list[Any] = []
+    result: Any = None
+
+    def advance() -> Any:
+        nonlocal result
+        try:
+            return next(gen)
+        except StopIteration as stop:
+            result = stop.value
+            return _END
+
+    while (item := await asyncio.to_thread(advance)) is not _END:
+        if isinstance(item, StepOutput):
+            return item
+        chunks.append(item)
+        await _chunk(ctx, scope, item)
+    return _as_output(result, chunks)
+
+
+def _as_output(value: Any, chunks: list[Any]) -> StepOutput:
+    if isinstance(value, StepOutput):
+        return value
+    if value is None and chunks:
+        value = "".join(c if isinstance(c, str) else str(c) for c in chunks)
+    return StepOutput(content=value)
+
+
+def as_step(item: Any) -> StepBase:
+    """Let a plain function or an agent stand where a ``Step`` stands."""
+    if isinstance(item, StepBase):
+        return item
+    if isinstance(item, AgentLike):
+        return Step(agent=item)
+    if callable(item):
+        return Step(executor=item)
+    raise TypeError(f"not a step: {item!r}")
+
+
+async def run_sequence(
+    steps: Sequence[StepBase],
+    step_input: StepInput,
+    ctx: RunContext,
+    scope_for: Callable[[StepBase, int], StepScope],
+) -> tuple[StepOutput | None, StepInput]:
+    """Run steps one after another, each fed the previous one's output.
+
+    Returns the last output and the input the next step would get; stops
+    early at an output with ``stop=True``.
+    """
+    output: StepOutput | None = None
+    for index, step in enumerate(steps):
+        output = await step.execute(step_input, ctx, scope_for(step, index))
+        step_input = step_input.next(output)
+        if output.stop:
+            break
+    return output, step_input

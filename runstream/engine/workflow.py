@@ -1,0 +1,88 @@
+"""A workflow: an id, a name and steps; running it turns the definition into events."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from runstream import events as ev
+from runstream.engine.context import RunContext
+from runstream.engine.io import StepInput, StepOutput
+from runstream.engine.serialize import to_jsonable
+from runstream.engine.step import StepBase, as_step, run_sequence
+from runstream.errors import InvalidInput
+
+__all__ = ["Workflow"]
+
+
+class Workflow:
+    """``Workflow(id, name, description, steps=[...])``.
+
+    ``run`` always ends with exactly one terminal event: ``WorkflowCompleted``,
+    ``WorkflowError`` (a step raised or failed) or ``WorkflowCancelled``.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        steps: Sequence[Any],
+        id: str | None = None,
+        description: str | None = None,
+        input_schema: type[BaseModel] | None = None,
+    ) -> None:
+        self.name = name
+        self.id = id or re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+        self.description = description
+        self.steps: list[StepBase] = [as_step(s) for s in steps]
+        self.input_schema = input_schema
+
+    def validate_input(self, message: Any) -> Any:
+        """Check a run's input against ``input_schema``; raise ``InvalidInput`` on mismatch."""
+        if self.input_schema is None:
+            return message
+        try:
+            if isinstance(message, str):
+                return self.input_schema.model_validate_json(message)
+            return self.input_schema.model_validate(message)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'input'}: {e['msg']}" for e in exc.errors()
+            )
+            raise InvalidInput(f"Input does not match {self.input_schema.__name__}: {problems}") from None
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "description": self.description,
+            "steps": [{"name": s.name, "type": type(s).__name__} for s in self.steps],
+            "input_schema": self.input_schema.model_json_schema() if self.input_schema else None,
+        }
+
+    async def run(self, ctx: RunContext, message: Any, additional_data: dict[str, Any] | None = None) -> None:
+        """Execute the steps, emitting every event of the run through ``ctx.emit``."""
+        if not ctx.completed_steps:
+            await ctx.emit(ev.WORKFLOW_STARTED, {"input": to_jsonable(message)})
+        step_input = StepInput(
+            input=message, additional_data=additional_data or {}, session_state=ctx.session_state
+        )
+        try:
+            output, _ = await run_sequence(
+                self.steps, step_input, ctx, lambda step, i: ctx.top_scope(step.name, i)
+            )
+        except asyncio.CancelledError:
+            await ctx.emit(ev.WORKFLOW_CANCELLED, {"reason": "cancelled by request"})
+            raise
+        except Exception as exc:  # a step's failure ends the run, never the server
+            await ctx.emit(ev.WORKFLOW_ERROR, {"error": _describe(exc), "error_type": type(exc).__name__})
+            return
+        final = output or StepOutput()
+        await ctx.emit(ev.WORKFLOW_COMPLETED, {"content": to_jsonable(final.content), "stopped_early": final.stop})
+
+
+def _describe(exc: BaseException) -> str:
+    return str(exc) or type(exc).__name__

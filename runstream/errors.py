@@ -1,0 +1,66 @@
+"""One exception tree for runstream; errors that reach a client carry a stable ``code``."""
+
+from __future__ import annotations
+
+__all__ = [
+    "RunstreamError",
+    "ProtocolError",
+    "UnknownWorkflow",
+    "UnknownRun",
+    "InvalidInput",
+    "RunNotActive",
+    "StepFailed",
+    "ModelError",
+]
+
+
+class RunstreamError(Exception):
+    """Base of every error runstream raises on purpose."""
+
+    code = "runstream_error"
+
+
+class ProtocolError(RunstreamError):
+    """A client frame or request that does not follow the protocol."""
+
+    code = "protocol_error"
+
+
+class UnknownWorkflow(RunstreamError):
+    code = "unknown_workflow"
+
+    def __init__(self, workflow_id: str) -> None:
+        super().__init__(f"Workflow {workflow_id} not found")
+        self.workflow_id = workflow_id
+
+
+class UnknownRun(RunstreamError):
+    code = "unknown_run"
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(f"Run {run_id} not found")
+        self.run_id = run_id
+
+
+class InvalidInput(RunstreamError):
+    """The run's input does not match the workflow's input schema."""
+
+    code = "invalid_input"
+
+
+class RunNotActive(RunstreamError):
+    """The action needs a running run (cancel), and this one has ended."""
+
+    code = "run_not_active"
+
+
+class StepFailed(RunstreamError):
+    """A step ended without success; the run ends with ``WorkflowError``."""
+
+    code = "step_failed"
+
+
+class ModelError(RunstreamError):
+    """A model provider refused or broke a request (auth, unknown model, cut stream)."""
+
+    code = "model_error"

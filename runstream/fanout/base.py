@@ -1,0 +1,54 @@
+"""Live fan-out: who is subscribed to a run, and handing them its new events.
+
+Publishing never waits on a subscriber. Each subscriber buffers at most
+``limit`` events; one that falls further behind drops its buffer and reads
+the gap back from the log, so a slow client costs bounded memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Sequence
+from typing import Protocol
+
+from runstream.events import StoredEvent
+
+__all__ = ["Hub", "Subscriber"]
+
+
+class Subscriber:
+    """One reader's live inbox for one run."""
+
+    __slots__ = ("run_id", "buffer", "limit", "overflowed", "wakeup")
+
+    def __init__(self, run_id: str, limit: int = 4096) -> None:
+        self.run_id = run_id
+        self.buffer: deque[StoredEvent] = deque()
+        self.limit = limit
+        self.overflowed = False
+        self.wakeup = asyncio.Event()
+
+    def push(self, events: Sequence[StoredEvent]) -> None:
+        if len(self.buffer) + len(events) > self.limit:
+            self.buffer.clear()
+            self.overflowed = True
+        else:
+            self.buffer.extend(events)
+        self.wakeup.set()
+
+
+class Hub(Protocol):
+    """Delivers each run's durable events to its subscribers (in this process or all replicas)."""
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    def subscribe(self, run_id: str) -> Subscriber: ...
+
+    def unsubscribe(self, subscriber: Subscriber) -> None: ...
+
+    def publish(self, run_id: str, events: Sequence[StoredEvent]) -> None:
+        """Hand ``events`` (already in the log) to every subscriber of ``run_id``."""
+        ...

@@ -1,0 +1,41 @@
+"""In-process fan-out: the default when one server process serves every client."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from runstream.events import StoredEvent
+from runstream.fanout.base import Subscriber
+
+__all__ = ["LocalHub"]
+
+
+class LocalHub:
+    def __init__(self, buffer_limit: int = 4096) -> None:
+        self.buffer_limit = buffer_limit
+        self._subscribers: dict[str, set[Subscriber]] = {}
+
+    async def start(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        self._subscribers.clear()
+
+    def subscribe(self, run_id: str) -> Subscriber:
+        subscriber = Subscriber(run_id, self.buffer_limit)
+        self._subscribers.setdefault(run_id, set()).add(subscriber)
+        return subscriber
+
+    def unsubscribe(self, subscriber: Subscriber) -> None:
+        subscribers = self._subscribers.get(subscriber.run_id)
+        if subscribers is not None:
+            subscribers.discard(subscriber)
+            if not subscribers:
+                del self._subscribers[subscriber.run_id]
+
+    def publish(self, run_id: str, events: Sequence[StoredEvent]) -> None:
+        for subscriber in self._subscribers.get(run_id, ()):
+            subscriber.push(events)
+
+    def subscriber_count(self, run_id: str) -> int:
+        return len(self._subscribers.get(run_id, ()))

@@ -1,0 +1,141 @@
+"""The event log: a run is an append-only, indexed list of events.
+
+Live streaming, catch-up, replay, SSE, other replicas and a restarted server
+all read it. Backends (``sqlite``, ``postgres``) share this interface and the
+same tests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from runstream.events import StoredEvent
+
+__all__ = ["EventLog", "RunRecord", "RunEnd", "Session", "RunStatus", "AppendBatch"]
+
+
+class RunStatus:
+    RUNNING = "running"
+    COMPLETED = "completed"
+    ERROR = "error"
+    CANCELLED = "cancelled"
+    FINISHED = frozenset({COMPLETED, ERROR, CANCELLED})
+
+
+@dataclass
+class RunRecord:
+    """A run's row: who started what, where it stands, and what it produced."""
+
+    run_id: str
+    workflow_id: str
+    workflow_name: str | None = None
+    session_id: str | None = None
+    user_id: str | None = None
+    status: str = RunStatus.RUNNING
+    input: Any = None
+    output: Any = None
+    error: str | None = None
+    owner: str | None = None
+    created_at: float = 0.0
+    updated_at: float = 0.0
+    event_count: int = 0
+
+    @property
+    def finished(self) -> bool:
+        return self.status in RunStatus.FINISHED
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "workflow_id": self.workflow_id,
+            "workflow_name": self.workflow_name,
+            "session_id": self.session_id,
+            "user_id": self.user_id,
+            "status": self.status,
+            "input": self.input,
+            "output": self.output,
+            "error": self.error,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "event_count": self.event_count,
+        }
+
+
+@dataclass
+class RunEnd:
+    """A run's final state, written in the same transaction as its terminal event."""
+
+    status: str
+    output: Any = None
+    error: str | None = None
+
+
+@dataclass
+class Session:
+    session_id: str
+    workflow_id: str | None = None
+    user_id: str | None = None
+    state: dict[str, Any] = field(default_factory=dict)
+    created_at: float = 0.0
+    updated_at: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "session_id": self.session_id,
+            "workflow_id": self.workflow_id,
+            "user_id": self.user_id,
+            "session_state": self.state,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        }
+
+
+AppendBatch = dict[str, tuple[list[StoredEvent], RunEnd | None]]
+"""Per run id: the events to append (consecutive indices) and, last, its end."""
+
+
+class EventLog(Protocol):
+    """Storage of runs and their events. Every method is safe to call concurrently."""
+
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def create_run(self, run: RunRecord) -> None: ...
+
+    async def append(self, batch: AppendBatch) -> None:
+        """Write every event of ``batch`` and each run's end in one transaction."""
+        ...
+
+    async def read(self, run_id: str, start: int, limit: int) -> list[StoredEvent]:
+        """Events with ``start <= index``, in order, at most ``limit``."""
+        ...
+
+    async def count(self, run_id: str) -> int: ...
+
+    async def get_run(self, run_id: str) -> RunRecord | None: ...
+
+    async def list_runs(
+        self,
+        workflow_id: str | None = None,
+        status: str | None = None,
+        session_id: str | None = None,
+        user_id: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[RunRecord]: ...
+
+    async def claim_run(self, run_id: str, owner: str, expected_owner: str | None) -> bool:
+        """Take over a running run whose owner is ``expected_owner``; False if someone else did."""
+        ...
+
+    async def running_runs(self) -> list[RunRecord]: ...
+
+    async def get_session(self, session_id: str) -> Session | None: ...
+
+    async def save_session(self, session: Session) -> None: ...
+
+    async def list_sessions(
+        self, workflow_id: str | None = None, user_id: str | None = None, limit: int = 50, offset: int = 0
+    ) -> list[Session]: ...

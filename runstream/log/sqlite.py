@@ -1,0 +1,271 @@
+"""The embedded event log: one SQLite file in WAL mode, zero setup.
+
+One writer thread owns the write connection (SQLite has one writer anyway);
+readers use their own connections on a small thread pool, so replays never
+wait behind appends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+import orjson
+
+from runstream.events import StoredEvent
+from runstream.log.base import AppendBatch, RunRecord, RunStatus, Session
+
+__all__ = ["SQLiteLog"]
+
+T = TypeVar("T")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    workflow_id TEXT NOT NULL,
+    workflow_name TEXT,
+    session_id TEXT,
+    user_id TEXT,
+    status TEXT NOT NULL,
+    input TEXT,
+    output TEXT,
+    error TEXT,
+    owner TEXT,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS runs_by_status ON runs (status);
+CREATE INDEX IF NOT EXISTS runs_by_workflow ON runs (workflow_id, created_at);
+CREATE INDEX IF NOT EXISTS runs_by_session ON runs (session_id, created_at);
+CREATE TABLE IF NOT EXISTS events (
+    run_id TEXT NOT NULL,
+    event_index INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (run_id, event_index)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS sessions (
+    session_id TEXT PRIMARY KEY,
+    workflow_id TEXT,
+    user_id TEXT,
+    state TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+"""
+
+_RUN_COLUMNS = (
+    "run_id, workflow_id, workflow_name, session_id, user_id, status, input, output, error, owner, "
+    "created_at, updated_at, "
+    "(SELECT COALESCE(MAX(event_index) + 1, 0) FROM events e WHERE e.run_id = runs.run_id)"
+)
+
+
+def _dumps(value: Any) -> str | None:
+    return None if value is None else orjson.dumps(value).decode()
+
+
+def _loads(text: str | None) -> Any:
+    return None if text is None else orjson.loads(text)
+
+
+def _run(row: tuple[Any, ...]) -> RunRecord:
+    return RunRecord(
+        run_id=row[0],
+        workflow_id=row[1],
+        workflow_name=row[2],
+        session_id=row[3],
+        user_id=row[4],
+        status=row[5],
+        input=_loads(row[6]),
+        output=_loads(row[7]),
+        error=row[8],
+        owner=row[9],
+        created_at=row[10],
+        updated_at=row[11],
+        event_count=row[12],
+    )
+
+
+def _session(row: tuple[Any, ...]) -> Session:
+    return Session(row[0], row[1], row[2], orjson.loads(row[3]), row[4], row[5])
+
+
+class SQLiteLog:
+    """``SQLiteLog(path)``: the default log. ``synchronous=NORMAL`` in WAL mode survives a
+    process crash (``kill -9``) without losing a committed event; only a power loss can
+    take back the last commits."""
+
+    def __init__(self, path: str | Path, readers: int = 2) -> None:
+        self.path = str(path)
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="runstream-sqlite-w")
+        self._readers = ThreadPoolExecutor(readers, thread_name_prefix="runstream-sqlite-r")
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA busy_timeout=30000")
+        with self._lock:
+            self._connections.append(conn)
+        return conn
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = self._connect()
+        return conn
+
+    async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        def job() -> T:
+            conn = self._conn()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = fn(conn)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            return result
+
+        return await asyncio.get_running_loop().run_in_executor(self._writer, job)
+
+    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._readers, lambda: fn(self._conn()))
+
+    async def open(self) -> None:
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._writer, lambda: self._conn().executescript(_SCHEMA))
+
+    async def close(self) -> None:
+        self._writer.shutdown(wait=True)
+        self._readers.shutdown(wait=True)
+        with self._lock:
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
+
+    async def create_run(self, run: RunRecord) -> None:
+        now = time.time()
+        run.created_at = run.created_at or now
+        run.updated_at = now
+        await self._write(
+            lambda c: c.execute(
+                "INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                (run.run_id, run.workflow_id, run.workflow_name, run.session_id, run.user_id, run.status,
+                 _dumps(run.input), _dumps(run.output), run.error, run.owner, run.created_at, run.updated_at),
+            )
+        )
+
+    async def append(self, batch: AppendBatch) -> None:
+        now = time.time()
+
+        def write(c: sqlite3.Connection) -> None:
+            for run_id, (events, end) in batch.items():
+                c.executemany(
+                    "INSERT INTO events VALUES (?,?,?,?)", [(run_id, e.index, e.name, e.data) for e in events]
+                )
+                if end is not None:
+                    c.execute(
+                        "UPDATE runs SET status=?, output=?, error=?, updated_at=? WHERE run_id=?",
+                        (end.status, _dumps(end.output), end.error, now, run_id),
+                    )
+
+        await self._write(write)
+
+    async def read(self, run_id: str, start: int, limit: int) -> list[StoredEvent]:
+        def query(c: sqlite3.Connection) -> list[StoredEvent]:
+            rows = c.execute(
+                "SELECT event_index, name, data FROM events WHERE run_id=? AND event_index>=? "
+                "ORDER BY event_index LIMIT ?",
+                (run_id, start, limit),
+            ).fetchall()
+            return [StoredEvent(*row) for row in rows]
+
+        return await self._read(query)
+
+    async def count(self, run_id: str) -> int:
+        def query(c: sqlite3.Connection) -> int:
+            row = c.execute("SELECT MAX(event_index) FROM events WHERE run_id=?", (run_id,)).fetchone()
+            return -1 if row[0] is None else int(row[0])
+
+        return await self._read(query) + 1
+
+    async def get_run(self, run_id: str) -> RunRecord | None:
+        def query(c: sqlite3.Connection) -> RunRecord | None:
+            row = c.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE run_id=?", (run_id,)).fetchone()
+            return _run(row) if row else None
+
+        return await self._read(query)
+
+    async def list_runs(
+        self,
+        workflow_id: str | None = None,
+        status: str | None = None,
+        session_id: str | None = None,
+        user_id: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[RunRecord]:
+        filters = {"workflow_id": workflow_id, "status": status, "session_id": session_id, "user_id": user_id}
+        used = {k: v for k, v in filters.items() if v is not None}
+        where = " AND ".join(f"{k}=?" for k in used) or "1=1"
+        sql = f"SELECT {_RUN_COLUMNS} FROM runs WHERE {where} ORDER BY created_at DESC, run_id LIMIT ? OFFSET ?"
+        return await self._read(lambda c: [_run(r) for r in c.execute(sql, (*used.values(), limit, offset))])
+
+    async def claim_run(self, run_id: str, owner: str, expected_owner: str | None) -> bool:
+        def claim(c: sqlite3.Connection) -> bool:
+            cur = c.execute(
+                "UPDATE runs SET owner=?, updated_at=? WHERE run_id=? AND status=? AND owner IS ?",
+                (owner, time.time(), run_id, RunStatus.RUNNING, expected_owner),
+            )
+            return cur.rowcount == 1
+
+        return await self._write(claim)
+
+    async def running_runs(self) -> list[RunRecord]:
+        return await self._read(
+            lambda c: [
+                _run(r)
+                for r in c.execute(
+                    f"SELECT {_RUN_COLUMNS} FROM runs WHERE status=? ORDER BY created_at", (RunStatus.RUNNING,)
+                )
+            ]
+        )
+
+    async def get_session(self, session_id: str) -> Session | None:
+        def query(c: sqlite3.Connection) -> Session | None:
+            row = c.execute("SELECT * FROM sessions WHERE session_id=?", (session_id,)).fetchone()
+            return _session(row) if row else None
+
+        return await self._read(query)
+
+    async def save_session(self, session: Session) -> None:
+        now = time.time()
+        await self._write(
+            lambda c: c.execute(
+                "INSERT INTO sessions VALUES (?,?,?,?,?,?) ON CONFLICT(session_id) DO UPDATE SET "
+                "state=excluded.state, updated_at=excluded.updated_at, "
+                "workflow_id=COALESCE(excluded.workflow_id, workflow_id), user_id=COALESCE(excluded.user_id, user_id)",
+                (session.session_id, session.workflow_id, session.user_id, orjson.dumps(session.state).decode(),
+                 session.created_at or now, now),
+            )
+        )
+
+    async def list_sessions(
+        self, workflow_id: str | None = None, user_id: str | None = None, limit: int = 50, offset: int = 0
+    ) -> list[Session]:
+        used = {k: v for k, v in {"workflow_id": workflow_id, "user_id": user_id}.items() if v is not None}
+        where = " AND ".join(f"{k}=?" for k in used) or "1=1"
+        sql = f"SELECT * FROM sessions WHERE {where} ORDER BY updated_at DESC LIMIT ? OFFSET ?"
+        return await self._read(lambda c: [_session(r) for r in c.execute(sql, (*used.values(), limit, offset))])

@@ -1,0 +1,70 @@
+"""The one read path: a run's events from an index on, from the log, then live.
+
+Replay, catch-up, live streaming and a slow reader are all the same loop:
+read the log from the next index until it is exhausted, then take live events
+from the subscription, going back to the log whenever the live inbox has a
+gap (the reader fell behind, or it subscribed mid-batch). The subscription is
+opened before the first read, so no event can fall between the two.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+from runstream.events import StoredEvent
+from runstream.fanout.base import Hub
+from runstream.log.base import EventLog
+
+__all__ = ["follow"]
+
+PAGE = 1000
+
+
+async def follow(
+    log: EventLog, hub: Hub, run_id: str, after: int = -1, poll_interval: float = 2.0
+) -> AsyncIterator[StoredEvent]:
+    """Yield every event of ``run_id`` with index > ``after``, in order, once each,
+    through the terminal event. ``poll_interval`` bounds how long a lost
+    notification can delay a reader (it re-reads the log that often while idle)."""
+    subscriber = hub.subscribe(run_id)
+    next_index = after + 1
+    need_log = True
+    try:
+        while True:
+            if need_log:
+                page = await log.read(run_id, next_index, PAGE)
+                for event in page:
+                    yield event
+                    if event.terminal:
+                        return
+                if page:
+                    next_index = page[-1].index + 1
+                if len(page) == PAGE:
+                    continue
+                need_log = False
+            buffer = subscriber.buffer
+            while buffer and buffer[0].index < next_index:
+                buffer.popleft()
+            if buffer:
+                if buffer[0].index > next_index:
+                    need_log = True
+                    continue
+                while buffer and buffer[0].index == next_index:
+                    event = buffer.popleft()
+                    yield event
+                    if event.terminal:
+                        return
+                    next_index += 1
+                continue
+            subscriber.wakeup.clear()
+            try:
+                async with asyncio.timeout(poll_interval):
+                    await subscriber.wakeup.wait()
+            except TimeoutError:
+                need_log = True
+            if subscriber.overflowed:
+                subscriber.overflowed = False
+                need_log = True
+    finally:
+        hub.unsubscribe(subscriber)

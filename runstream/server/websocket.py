@@ -1,0 +1,137 @@
+"""``/workflows/ws``: the AgentOS WebSocket protocol over the run manager.
+
+One receive loop per socket answers actions in order; each run the socket
+follows is streamed by its own task, so the socket keeps answering (``ping``,
+``cancel-workflow``) while events flow. Closing the socket stops those tasks,
+never the runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from runstream.errors import RunstreamError
+from runstream.events import ws_frame
+from runstream.runs.manager import RunManager
+from runstream.server.protocol import (
+    Action,
+    Authenticate,
+    CancelWorkflow,
+    Ping,
+    Reconnect,
+    StartWorkflow,
+    control,
+    parse_action,
+    plan_reconnect,
+)
+
+__all__ = ["WorkflowSocket"]
+
+logger = logging.getLogger(__name__)
+
+
+class WorkflowSocket:
+    """Serves one client connection."""
+
+    def __init__(
+        self, websocket: WebSocket, manager: RunManager, security_key: str | None, max_message_size: int
+    ) -> None:
+        self.websocket = websocket
+        self.manager = manager
+        self.security_key = security_key
+        self.max_message_size = max_message_size
+        self.authenticated = security_key is None
+        self._send_lock = asyncio.Lock()
+        self._streams: set[asyncio.Task[None]] = set()
+
+    async def serve(self) -> None:
+        await self.websocket.accept()
+        await self.send(
+            control(
+                "connected",
+                message="Connected to runstream workflow events",
+                requires_auth=self.security_key is not None,
+            )
+        )
+        try:
+            while True:
+                message = await self.websocket.receive()
+                if message["type"] == "websocket.disconnect":
+                    return
+                await self._on_frame(message.get("text"), message.get("bytes"))
+        except WebSocketDisconnect:
+            return
+        finally:
+            for task in self._streams:
+                task.cancel()
+            await asyncio.gather(*self._streams, return_exceptions=True)
+
+    async def send(self, text: str) -> None:
+        async with self._send_lock:
+            await self.websocket.send_text(text)
+
+    async def error(self, message: str) -> None:
+        await self.send(control("error", error=message))
+
+    async def _on_frame(self, text: str | None, data: bytes | None) -> None:
+        if text is None:
+            await self.error("Binary frames are not supported; send JSON text frames")
+            return
+        if len(text) > self.max_message_size:
+            await self.error(f"Message too large: {len(text)} bytes (limit {self.max_message_size})")
+            return
+        try:
+            await self._dispatch(parse_action(text))
+        except RunstreamError as exc:
+            await self.error(str(exc))
+
+    async def _dispatch(self, action: Action) -> None:
+        if isinstance(action, Ping):
+            await self.send(control("pong"))
+        elif isinstance(action, Authenticate):
+            await self._authenticate(action.token)
+        elif not self.authenticated:
+            await self.error("Authentication required: send {\"action\": \"authenticate\", \"token\": ...} first")
+        elif isinstance(action, StartWorkflow):
+            record = await self.manager.start_run(
+                action.workflow_id, action.message, action.session_id, action.user_id, action.additional_data
+            )
+            self._stream(record.run_id, after=-1)
+        elif isinstance(action, Reconnect):
+            await self._reconnect(action)
+        elif isinstance(action, CancelWorkflow):
+            await self.manager.cancel(action.run_id)
+
+    async def _authenticate(self, token: str) -> None:
+        if self.security_key is None or hmac.compare_digest(token.encode(), self.security_key.encode()):
+            self.authenticated = True
+            await self.send(control("authenticated", message="Authenticated"))
+        else:
+            await self.send(control("auth_error", error="Invalid token"))
+
+    async def _reconnect(self, action: Reconnect) -> None:
+        run = await self.manager.get_run(action.run_id)
+        count = await self.manager.log.count(run.run_id)
+        plan = plan_reconnect(run, action.last_event_index, count)
+        await self.send(plan.notice)
+        self._stream(run.run_id, plan.after, plan.subscribe_after, plan.subscribed)
+
+    def _stream(
+        self, run_id: str, after: int, subscribe_after: int | None = None, subscribed: str | None = None
+    ) -> None:
+        task = asyncio.create_task(self._pump(run_id, after, subscribe_after, subscribed))
+        self._streams.add(task)
+        task.add_done_callback(self._streams.discard)
+
+    async def _pump(self, run_id: str, after: int, subscribe_after: int | None, subscribed: str | None) -> None:
+        try:
+            async for event in self.manager.follow(run_id, after):
+                await self.send(ws_frame(event))
+                if event.index == subscribe_after and subscribed is not None:
+                    await self.send(subscribed)
+        except (WebSocketDisconnect, OSError):
+            logger.debug("client left while run %s streamed; the run goes on", run_id)
