@@ -48,6 +48,7 @@ class Step(StepBase):
         executor: Callable[..., Any] | None = None,
         agent: AgentLike | None = None,
         description: str | None = None,
+        rerunnable: bool = True,
     ) -> None:
         if (executor is None) == (agent is None):
             raise ValueError("a Step takes exactly one of executor= or agent=")
@@ -55,6 +56,9 @@ class Step(StepBase):
         self.agent = agent
         self.name = name or (agent.name if agent is not None else getattr(executor, "__name__", "step"))
         self.description = description
+        self.rerunnable = rerunnable
+        """False when running the step twice would do harm: a run interrupted inside it
+        by a crash then ends with ``WorkflowError`` instead of resuming."""
 
     async def execute(self, step_input: StepInput, ctx: RunContext, scope: StepScope) -> StepOutput:
         done = ctx.completed_steps.get(scope.path)
