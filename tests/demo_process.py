@@ -1,0 +1,46 @@
+"""The demo server as a real subprocess, for tests that kill it or need port 7777."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = ROOT / "cookbook" / "agent_os" / "workflow" / "basic_workflow.py"
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.2)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+@contextmanager
+def demo_server(port: int, database: Path, pace: str | None = None, log: Path | None = None) -> Iterator[subprocess.Popen[bytes]]:
+    """Start the demo server on ``port`` over the SQLite file ``database``; SIGKILL it at exit."""
+    env = {**os.environ, "PORT": str(port), "RUNSTREAM_DATABASE_URL": f"sqlite:///{database}"}
+    env.pop("OPENAI_API_KEY", None)
+    if pace is not None:
+        env["RUNSTREAM_DEMO_PACE"] = pace
+    out = open(log, "wb") if log else subprocess.DEVNULL
+    proc = subprocess.Popen([sys.executable, str(DEMO)], env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while not port_open(port):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"demo server did not open port {port} (exit code {proc.poll()})")
+            time.sleep(0.05)
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        if log:
+            out.close()  # type: ignore[union-attr]

@@ -1,0 +1,285 @@
+"""The WebSocket protocol (PROTOCOL.md §1) against a real server on an ephemeral port."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+
+from runstream import Agent, DemoModel, Server, Step, Workflow
+from tests.conftest import RunningServer, serve_in_thread
+from tests.wsclient import Gate, gated_workflow, indices, read_run, recv, send
+
+pytestmark = pytest.mark.anyio
+
+
+def boom(step_input: object) -> str:
+    raise ValueError("the research source is unreachable")
+
+
+def demo_workflow() -> Workflow:
+    model = DemoModel(pace=0.0005, tokens=40)
+    return Workflow(
+        name="Demo",
+        id="demo",
+        steps=[Step(name="Research", agent=Agent(name="Researcher", model=model)), Step(name="Plan", agent=Agent(name="Planner", model=model))],
+    )
+
+
+@pytest.fixture
+def gate() -> Gate:
+    return Gate()
+
+
+@pytest.fixture
+def srv(tmp_path: Path, gate: Gate) -> Iterator[RunningServer]:
+    workflows = [demo_workflow(), gated_workflow(gate), Workflow(name="Broken", id="broken", steps=[boom])]
+    with serve_in_thread(Server(workflows=workflows, database_url=f"sqlite:///{tmp_path}/runs.db")) as running:
+        yield running
+
+
+async def start(ws_url: str, workflow_id: str, events: int) -> tuple[str, list[dict]]:
+    """Start a run, read ``events`` run events, leave as a closed tab does (no close
+    handshake); returns the run id and what was seen."""
+    ws = await connect(ws_url)
+    assert (await recv(ws))["event"] == "connected"
+    await send(ws, action="start-workflow", workflow_id=workflow_id, message="Quick test", session_id="s1")
+    _, seen = await read_run(ws, limit=events)
+    ws.transport.abort()
+    return seen[0]["run_id"], seen
+
+
+async def test_connected_message_and_ping(srv: RunningServer) -> None:
+    async with connect(srv.ws_url) as ws:
+        hello = await recv(ws)
+        assert hello["event"] == "connected" and hello["requires_auth"] is False and hello["message"]
+        await send(ws, action="ping")
+        assert await recv(ws) == {"event": "pong"}
+
+
+async def test_run_streams_every_event_with_common_fields(srv: RunningServer) -> None:
+    async with connect(srv.ws_url) as ws:
+        await recv(ws)
+        await send(ws, action="start-workflow", workflow_id="demo", message="Solar power", session_id="s", user_id="u")
+        _, events = await read_run(ws)
+    assert indices(events) == list(range(len(events)))
+    assert events[0]["event"] == "WorkflowStarted" and events[-1]["event"] == "WorkflowCompleted"
+    assert sum(e["event"] == "RunContent" for e in events) == 80
+    for e in events:
+        assert e["run_id"] == events[0]["run_id"] and e["session_id"] == "s"
+        assert e["workflow_id"] == "demo" and e["workflow_name"] == "Demo" and isinstance(e["created_at"], int)
+    content = [e for e in events if e["event"] == "RunContent"]
+    assert all(e["agent_id"] and e["agent_run_id"] and e["workflow_run_id"] == e["run_id"] for e in content)
+    assert all(e["step_name"] in ("Research", "Plan") and e["step_id"] for e in content)
+
+
+async def test_reconnect_mid_run_catches_up_then_goes_live(srv: RunningServer, gate: Gate) -> None:
+    run_id, seen = await start(srv.ws_url, "gated", events=20)
+    k = seen[-1]["event_index"]
+    async with connect(srv.ws_url) as ws:
+        await recv(ws)
+        await send(ws, action="reconnect", run_id=run_id, last_event_index=k, workflow_id="gated", session_id="s1")
+        catch_up = await recv(ws)
+        assert catch_up["event"] == "catch_up" and catch_up["status"] == "running"
+        missed = catch_up["missed_events"]
+        assert missed == catch_up["current_event_count"] - (k + 1) and missed > 0
+        caught = [await recv(ws) for _ in range(missed)]
+        assert indices(caught) == list(range(k + 1, k + 1 + missed))
+        subscribed = await recv(ws)
+        assert subscribed["event"] == "subscribed" and subscribed["current_event_count"] == catch_up["current_event_count"]
+        gate.open()
+        _, live = await read_run(ws)
+    combined = indices(seen) + indices(caught) + indices(live)
+    assert combined == list(range(len(combined)))
+    assert live[-1]["event"] == "WorkflowCompleted"
+
+
+async def test_reconnect_with_null_mid_run_gets_everything_from_zero(srv: RunningServer, gate: Gate) -> None:
+    run_id, _ = await start(srv.ws_url, "gated", events=3)
+    async with connect(srv.ws_url) as ws:
+        await recv(ws)
+        await send(ws, action="reconnect", run_id=run_id, last_event_index=None)
+        catch_up = await recv(ws)
+        assert catch_up["event"] == "catch_up" and catch_up["missed_events"] == catch_up["current_event_count"]
+        gate.open()
+        controls, events = await read_run(ws)
+    assert [c["event"] for c in controls] == ["subscribed"]
+    assert indices(events) == list(range(len(events))) and events[-1]["event"] == "WorkflowCompleted"
+
+
+async def test_fifty_clients_reconnecting_each_get_every_event(srv: RunningServer, gate: Gate) -> None:
+    run_id, _ = await start(srv.ws_url, "gated", events=5)
+    rng = random.Random(7)
+
+    async def follower(ready: asyncio.Event, counter: list[int]) -> list[int]:
+        last = rng.choice([None, -1, 0, 3, 10, 25])
+        async with connect(srv.ws_url) as ws:
+            await recv(ws)
+            await send(ws, action="reconnect", run_id=run_id, last_event_index=last)
+            counter.append(1)
+            if len(counter) == 50:
+                ready.set()
+            _, events = await read_run(ws)
+        start_at = -1 if last is None else last
+        assert indices(events) == list(range(start_at + 1, start_at + 1 + len(events)))
+        return indices(events)
+
+    ready, counter = asyncio.Event(), []
+    tasks = [asyncio.create_task(follower(ready, counter)) for _ in range(50)]
+    await asyncio.wait_for(ready.wait(), 30)
+    gate.open()
+    results = await asyncio.gather(*tasks)
+    final = max(r[-1] for r in results)
+    assert all(r[-1] == final for r in results)
+
+
+async def test_finished_run_replays_from_zero_ignoring_last_index(srv: RunningServer) -> None:
+    async with connect(srv.ws_url) as ws:
+        await recv(ws)
+        await send(ws, action="start-workflow", workflow_id="demo", message="Tides")
+        _, live = await read_run(ws)
+    async with connect(srv.ws_url) as ws:
+        await recv(ws)
+        await send(ws, action="reconnect", run_id=live[0]["run_id"], last_event_index=10)
+        notice = await recv(ws)
+        assert notice["event"] == "replay" and notice["status"] == "completed" and notice["total_events"] == len(live)
+        _, replayed = await read_run(ws)
+    assert replayed == live
+
+
+async def test_cancel_mid_run_ends_with_workflow_cancelled(srv: RunningServer) -> None:
+    async with connect(srv.ws_url) as ws:
+        await recv(ws)
+        await send(ws, action="start-workflow", workflow_id="gated", message="x")
+        _, first = await read_run(ws, limit=5)
+        await send(ws, action="cancel-workflow", run_id=first[0]["run_id"])
+        _, rest = await read_run(ws)
+    assert rest[-1]["event"] == "WorkflowCancelled"
+    assert indices(first + rest) == list(range(len(first) + len(rest)))
+    async with connect(srv.ws_url) as ws:
+        await recv(ws)
+        await send(ws, action="reconnect", run_id=first[0]["run_id"], last_event_index=None)
+        notice = await recv(ws)
+        assert notice["event"] == "replay" and notice["status"] == "cancelled"
+
+
+async def test_step_exception_ends_run_with_workflow_error_and_server_goes_on(srv: RunningServer) -> None:
+    async with connect(srv.ws_url) as ws:
+        await recv(ws)
+        await send(ws, action="start-workflow", workflow_id="broken", message="x")
+        _, events = await read_run(ws)
+        assert events[-1]["event"] == "WorkflowError"
+        assert "the research source is unreachable" in events[-1]["error"]
+        await send(ws, action="ping")
+        assert (await recv(ws))["event"] == "pong"
+
+
+async def test_client_vanishing_mid_stream_leaves_the_run_running(srv: RunningServer, gate: Gate) -> None:
+    ws = await connect(srv.ws_url)
+    await recv(ws)
+    await send(ws, action="start-workflow", workflow_id="gated", message="x")
+    _, seen = await read_run(ws, limit=3)
+    ws.transport.abort()  # no close handshake: the client is simply gone
+    gate.open()
+    async with connect(srv.ws_url) as ws2:
+        await recv(ws2)
+        await send(ws2, action="reconnect", run_id=seen[0]["run_id"], last_event_index=2)
+        _, rest = await read_run(ws2)
+    assert rest[-1]["event"] == "WorkflowCompleted"
+
+
+BAD_FRAMES = [
+    ("not json", "Invalid JSON"),
+    ("[1, 2]", "must be a JSON object"),
+    ('"ping"', "must be a JSON object"),
+    ('{"type": "ping"}', "no 'action'"),
+    ('{"action": "fly"}', "Unknown action"),
+    ('{"action": "start-workflow"}', "workflow_id"),
+    ('{"action": "start-workflow", "workflow_id": 7, "message": "x"}', "workflow_id"),
+    ('{"action": "start-workflow", "workflow_id": "nope", "message": "x"}', "Workflow nope not found"),
+    ('{"action": "reconnect"}', "run_id"),
+    ('{"action": "reconnect", "run_id": "r", "last_event_index": "ten"}', "last_event_index"),
+    ('{"action": "reconnect", "run_id": "no-such-run", "last_event_index": 1}', "Run no-such-run not found"),
+    ('{"action": "cancel-workflow", "run_id": "no-such-run"}', "Run no-such-run not found"),
+    ('{"action": "authenticate"}', "token"),
+]
+
+
+@pytest.mark.parametrize(("frame", "complaint"), BAD_FRAMES)
+async def test_bad_input_gets_error_and_socket_stays_open(srv: RunningServer, frame: str, complaint: str) -> None:
+    async with connect(srv.ws_url) as ws:
+        await recv(ws)
+        await ws.send(frame)
+        answer = await recv(ws)
+        assert answer["event"] == "error" and complaint in answer["error"]
+        await send(ws, action="ping")
+        assert (await recv(ws))["event"] == "pong"
+
+
+async def test_binary_frame_gets_error(srv: RunningServer) -> None:
+    async with connect(srv.ws_url) as ws:
+        await recv(ws)
+        await ws.send(b'{"action": "ping"}')
+        assert "Binary frames" in (await recv(ws))["error"]
+        await send(ws, action="ping")
+        assert (await recv(ws))["event"] == "pong"
+
+
+async def test_out_of_range_last_event_index_for_running_run(srv: RunningServer, gate: Gate) -> None:
+    run_id, _ = await start(srv.ws_url, "gated", events=3)
+    async with connect(srv.ws_url) as ws:
+        await recv(ws)
+        for bad in (10_000, -2):
+            await send(ws, action="reconnect", run_id=run_id, last_event_index=bad)
+            answer = await recv(ws)
+            assert answer["event"] == "error" and "out of range" in answer["error"]
+        await send(ws, action="ping")
+        assert (await recv(ws))["event"] == "pong"
+    gate.open()
+
+
+async def test_oversized_frame_closes_1009_and_others_are_served(srv: RunningServer) -> None:
+    async with connect(srv.ws_url, max_size=None) as other, connect(srv.ws_url) as ws:
+        await recv(other)
+        await recv(ws)
+        await ws.send('{"action": "ping", "pad": "' + "x" * (300 * 1024) + '"}')
+        with pytest.raises(ConnectionClosed) as closed:
+            await recv(ws)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
+        await send(other, action="ping")
+        assert (await recv(other))["event"] == "pong"
+
+
+async def test_oversized_frame_below_transport_limit_gets_error(tmp_path: Path) -> None:
+    server = Server(workflows=[demo_workflow()], database_url=f"sqlite:///{tmp_path}/db", max_message_size=1024)
+    with serve_in_thread(server, ws_max_size=16 * 1024 * 1024) as running:
+        async with connect(running.ws_url) as ws:
+            await recv(ws)
+            await ws.send('{"action": "ping", "pad": "' + "x" * 4096 + '"}')
+            answer = await recv(ws)
+            assert answer["event"] == "error" and "too large" in answer["error"]
+            await send(ws, action="ping")
+            assert (await recv(ws))["event"] == "pong"
+
+
+async def test_authentication_with_security_key(tmp_path: Path) -> None:
+    server = Server(workflows=[demo_workflow()], database_url=f"sqlite:///{tmp_path}/db", security_key="s3cret")
+    with serve_in_thread(server) as running:
+        async with connect(running.ws_url) as ws:
+            assert (await recv(ws))["requires_auth"] is True
+            await send(ws, action="ping")
+            assert (await recv(ws))["event"] == "pong"
+            await send(ws, action="start-workflow", workflow_id="demo", message="x")
+            assert "Authentication required" in (await recv(ws))["error"]
+            await send(ws, action="authenticate", token="wrong")
+            assert (await recv(ws))["event"] == "auth_error"
+            await send(ws, action="authenticate", token="s3cret")
+            assert (await recv(ws))["event"] == "authenticated"
+            await send(ws, action="start-workflow", workflow_id="demo", message="x")
+            _, events = await read_run(ws)
+            assert events[-1]["event"] == "WorkflowCompleted"
