@@ -26,6 +26,20 @@ __all__ = [
     "RUN_COMPLETED",
     "TOOL_CALL_STARTED",
     "TOOL_CALL_COMPLETED",
+    "STEP_RETRY",
+    "PARALLEL_EXECUTION_STARTED",
+    "PARALLEL_EXECUTION_COMPLETED",
+    "CONDITION_EXECUTION_STARTED",
+    "CONDITION_EXECUTION_COMPLETED",
+    "LOOP_EXECUTION_STARTED",
+    "LOOP_ITERATION_STARTED",
+    "LOOP_ITERATION_COMPLETED",
+    "LOOP_EXECUTION_COMPLETED",
+    "ROUTER_EXECUTION_STARTED",
+    "ROUTER_EXECUTION_COMPLETED",
+    "STEPS_EXECUTION_STARTED",
+    "STEPS_EXECUTION_COMPLETED",
+    "COMPLETION_EVENTS",
 ]
 
 WORKFLOW_STARTED = "WorkflowStarted"
@@ -41,6 +55,33 @@ RUN_CONTENT = "RunContent"
 RUN_COMPLETED = "RunCompleted"
 TOOL_CALL_STARTED = "ToolCallStarted"
 TOOL_CALL_COMPLETED = "ToolCallCompleted"
+STEP_RETRY = "StepRetry"
+PARALLEL_EXECUTION_STARTED = "ParallelExecutionStarted"
+PARALLEL_EXECUTION_COMPLETED = "ParallelExecutionCompleted"
+CONDITION_EXECUTION_STARTED = "ConditionExecutionStarted"
+CONDITION_EXECUTION_COMPLETED = "ConditionExecutionCompleted"
+LOOP_EXECUTION_STARTED = "LoopExecutionStarted"
+LOOP_ITERATION_STARTED = "LoopIterationStarted"
+LOOP_ITERATION_COMPLETED = "LoopIterationCompleted"
+LOOP_EXECUTION_COMPLETED = "LoopExecutionCompleted"
+ROUTER_EXECUTION_STARTED = "RouterExecutionStarted"
+ROUTER_EXECUTION_COMPLETED = "RouterExecutionCompleted"
+STEPS_EXECUTION_STARTED = "StepsExecutionStarted"
+STEPS_EXECUTION_COMPLETED = "StepsExecutionCompleted"
+
+COMPLETION_EVENTS = frozenset(
+    {
+        STEP_COMPLETED,
+        PARALLEL_EXECUTION_COMPLETED,
+        CONDITION_EXECUTION_COMPLETED,
+        LOOP_ITERATION_COMPLETED,
+        LOOP_EXECUTION_COMPLETED,
+        ROUTER_EXECUTION_COMPLETED,
+        STEPS_EXECUTION_COMPLETED,
+    }
+)
+"""Events that close a part of a run; each carries ``step_path``, ``content``,
+``success`` and ``stop``, so a resumed run can rebuild ``RunContext.completed_steps``."""
 
 TERMINAL_EVENTS = frozenset({WORKFLOW_COMPLETED, WORKFLOW_ERROR, WORKFLOW_CANCELLED})
 

@@ -1,8 +1,27 @@
 """The workflow engine: definitions in, events out. Knows nothing of sockets or storage."""
 
+from runstream.engine.condition import Condition
 from runstream.engine.context import RunContext, StepScope
+from runstream.engine.group import Steps
 from runstream.engine.io import StepInput, StepOutput
+from runstream.engine.loop import Loop
+from runstream.engine.parallel import Parallel
+from runstream.engine.router import Router
 from runstream.engine.step import Step, StepBase, as_step
 from runstream.engine.workflow import Workflow
 
-__all__ = ["RunContext", "Step", "StepBase", "StepInput", "StepOutput", "StepScope", "Workflow", "as_step"]
+__all__ = [
+    "Condition",
+    "Loop",
+    "Parallel",
+    "Router",
+    "RunContext",
+    "Step",
+    "StepBase",
+    "StepInput",
+    "StepOutput",
+    "StepScope",
+    "Steps",
+    "Workflow",
+    "as_step",
+]

@@ -73,6 +73,15 @@ class RunContext:
     session_state: dict[str, Any] = field(default_factory=dict)
     completed_steps: dict[str, StepOutput] = field(default_factory=dict)
     """Outputs of steps finished before a restart, by ``StepScope.path``."""
+    history: list[dict[str, Any]] = field(default_factory=list)
+    """The session's earlier runs, oldest first, as ``{"input", "output"}``; agents with
+    ``add_history`` show them to their model."""
+    metrics: dict[str, int] = field(default_factory=dict)
+    """Token counts summed over the run's model calls; ``WorkflowCompleted`` carries them."""
+
+    def add_metrics(self, values: dict[str, int]) -> None:
+        for name, value in values.items():
+            self.metrics[name] = self.metrics.get(name, 0) + value
 
     def top_scope(self, name: str, index: int) -> StepScope:
         return StepScope(step_name=name, step_index=index, path=str(index), run_id=self.run_id)

@@ -14,13 +14,18 @@ __all__ = ["StepInput", "StepOutput"]
 
 @dataclass
 class StepOutput:
-    """A step's result. ``stop=True`` ends the workflow early, as completed."""
+    """A step's result. ``stop=True`` ends the workflow early, as completed.
+
+    A composite step (parallel, loop, ...) lists its children's outputs in
+    ``steps``, so later steps can look each of them up by name.
+    """
 
     content: Any = None
     step_name: str | None = None
     success: bool = True
     error: str | None = None
     stop: bool = False
+    steps: list["StepOutput"] = field(default_factory=list)
 
 
 @dataclass
@@ -48,8 +53,7 @@ class StepInput:
     def next(self, output: StepOutput) -> "StepInput":
         """The input of the step that follows one that produced ``output``."""
         outputs = dict(self.previous_step_outputs)
-        if output.step_name:
-            outputs[output.step_name] = output
+        _register(outputs, output)
         return StepInput(
             input=self.input,
             previous_step_content=output.content,
@@ -57,6 +61,14 @@ class StepInput:
             additional_data=self.additional_data,
             session_state=self.session_state,
         )
+
+
+def _register(outputs: dict[str, StepOutput], output: StepOutput) -> None:
+    """Index an output and, depth first, its children's by step name (the outer one wins)."""
+    for child in output.steps:
+        _register(outputs, child)
+    if output.step_name:
+        outputs[output.step_name] = output
 
 
 def _to_text(value: Any) -> str:

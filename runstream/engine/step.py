@@ -4,6 +4,10 @@ Executors may be sync or async functions, or sync or async generators. A
 generator streams text chunks (each one a ``RunContent`` event) and ends by
 yielding or returning its ``StepOutput``; sync code runs in a worker thread so
 it never blocks the event loop.
+
+Policies: ``timeout`` (seconds per attempt; running out is a step failure) and
+``max_retries`` (each retry announced by a ``StepRetry`` event). Cancelling the
+run cancels an async step where it awaits; a sync step's thread is abandoned.
 """
 
 from __future__ import annotations
@@ -17,8 +21,10 @@ from runstream import events as ev
 from runstream.engine.context import RunContext, StepScope
 from runstream.engine.io import StepInput, StepOutput
 from runstream.engine.serialize import to_jsonable
+from runstream.engine.threads import in_thread
+from runstream.errors import StepFailed
 
-__all__ = ["StepBase", "Step", "AgentLike", "as_step", "run_sequence"]
+__all__ = ["AgentLike", "Step", "StepBase", "as_step", "describe_error", "run_sequence"]
 
 
 @runtime_checkable
@@ -49,9 +55,15 @@ class Step(StepBase):
         agent: AgentLike | None = None,
         description: str | None = None,
         rerunnable: bool = True,
+        timeout: float | None = None,
+        max_retries: int = 0,
     ) -> None:
         if (executor is None) == (agent is None):
             raise ValueError("a Step takes exactly one of executor= or agent=")
+        if timeout is not None and timeout <= 0:
+            raise ValueError("a Step's timeout must be a positive number of seconds")
+        if max_retries < 0:
+            raise ValueError("a Step's max_retries must be 0 or more")
         self.executor = executor
         self.agent = agent
         self.name = name or (agent.name if agent is not None else getattr(executor, "__name__", "step"))
@@ -59,13 +71,15 @@ class Step(StepBase):
         self.rerunnable = rerunnable
         """False when running the step twice would do harm: a run interrupted inside it
         by a crash then ends with ``WorkflowError`` instead of resuming."""
+        self.timeout = timeout
+        self.max_retries = max_retries
 
     async def execute(self, step_input: StepInput, ctx: RunContext, scope: StepScope) -> StepOutput:
         done = ctx.completed_steps.get(scope.path)
         if done is not None:
             return done
-        await ctx.emit(ev.STEP_STARTED, {**scope.fields(), "step_path": scope.path})
-        output = await self._produce(step_input, ctx, scope)
+        await ctx.emit(ev.STEP_STARTED, {**scope.fields(), "step_path": scope.path, "rerunnable": self.rerunnable})
+        output = await self._attempts(step_input, ctx, scope)
         output.step_name = self.name
         content = to_jsonable(output.content)
         await ctx.emit(ev.STEP_OUTPUT, {**scope.fields(), "content": content})
@@ -82,6 +96,42 @@ class Step(StepBase):
         )
         return output
 
+    async def _attempts(self, step_input: StepInput, ctx: RunContext, scope: StepScope) -> StepOutput:
+        """Run the step; after a failure, retry up to ``max_retries`` times, then give up."""
+        attempt = 1
+        while True:
+            try:
+                return await self._attempt(step_input, ctx, scope)
+            except Exception as exc:
+                if attempt > self.max_retries:
+                    if self.max_retries:
+                        raise StepFailed(f"Step '{self.name}' failed {attempt} times: {describe_error(exc)}") from exc
+                    raise
+                attempt += 1
+                await ctx.emit(
+                    ev.STEP_RETRY,
+                    {
+                        **scope.fields(),
+                        "step_path": scope.path,
+                        "attempt": attempt,
+                        "max_retries": self.max_retries,
+                        "error": describe_error(exc),
+                        "error_type": type(exc).__name__,
+                    },
+                )
+
+    async def _attempt(self, step_input: StepInput, ctx: RunContext, scope: StepScope) -> StepOutput:
+        if self.timeout is None:
+            return await self._produce(step_input, ctx, scope)
+        deadline = asyncio.timeout(self.timeout)
+        try:
+            async with deadline:
+                return await self._produce(step_input, ctx, scope)
+        except TimeoutError:
+            if not deadline.expired():  # the step's own TimeoutError, not ours
+                raise
+            raise StepFailed(f"Step '{self.name}' timed out after {self.timeout:g} s") from None
+
     async def _produce(self, step_input: StepInput, ctx: RunContext, scope: StepScope) -> StepOutput:
         if self.agent is not None:
             return _as_output(await self.agent.run(step_input, ctx, scope), [])
@@ -93,7 +143,7 @@ class Step(StepBase):
             return await _drain_sync(fn(step_input), ctx, scope)
         if inspect.iscoroutinefunction(fn):
             return _as_output(await fn(step_input), [])
-        return _as_output(await asyncio.to_thread(fn, step_input), [])
+        return _as_output(await in_thread(fn, step_input), [])
 
 
 async def _chunk(ctx: RunContext, scope: StepScope, content: Any) -> None:
@@ -125,7 +175,7 @@ async def _drain_sync(gen: Any, ctx: RunContext, scope: StepScope) -> StepOutput
             result = stop.value
             return _END
 
-    while (item := await asyncio.to_thread(advance)) is not _END:
+    while (item := await in_thread(advance)) is not _END:
         if isinstance(item, StepOutput):
             return item
         chunks.append(item)
@@ -157,16 +207,22 @@ async def run_sequence(
     step_input: StepInput,
     ctx: RunContext,
     scope_for: Callable[[StepBase, int], StepScope],
-) -> tuple[StepOutput | None, StepInput]:
+) -> tuple[list[StepOutput], StepInput]:
     """Run steps one after another, each fed the previous one's output.
 
-    Returns the last output and the input the next step would get; stops
-    early at an output with ``stop=True``.
+    Returns the outputs, in order, and the input the next step would get;
+    stops early after an output with ``stop=True``.
     """
-    output: StepOutput | None = None
+    outputs: list[StepOutput] = []
     for index, step in enumerate(steps):
         output = await step.execute(step_input, ctx, scope_for(step, index))
+        outputs.append(output)
         step_input = step_input.next(output)
         if output.stop:
             break
-    return output, step_input
+    return outputs, step_input
+
+
+def describe_error(exc: BaseException) -> str:
+    """An exception's message, or its type's name when it has none."""
+    return str(exc) or type(exc).__name__

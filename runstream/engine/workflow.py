@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -13,7 +12,7 @@ from runstream import events as ev
 from runstream.engine.context import RunContext
 from runstream.engine.io import StepInput, StepOutput
 from runstream.engine.serialize import to_jsonable
-from runstream.engine.step import StepBase, as_step, run_sequence
+from runstream.engine.step import StepBase, as_step, describe_error, run_sequence
 from runstream.errors import InvalidInput
 
 __all__ = ["Workflow"]
@@ -22,8 +21,10 @@ __all__ = ["Workflow"]
 class Workflow:
     """``Workflow(id, name, description, steps=[...])``.
 
-    ``run`` always ends with exactly one terminal event: ``WorkflowCompleted``,
-    ``WorkflowError`` (a step raised or failed) or ``WorkflowCancelled``.
+    ``run`` ends with exactly one terminal event, ``WorkflowCompleted`` or
+    ``WorkflowError`` (a step raised or failed), unless it is cancelled: the
+    caller knows why (a request ends the run with ``WorkflowCancelled``, a
+    shutdown leaves it to be resumed), so it emits what follows.
     """
 
     def __init__(
@@ -63,26 +64,26 @@ class Workflow:
             "input_schema": self.input_schema.model_json_schema() if self.input_schema else None,
         }
 
-    async def run(self, ctx: RunContext, message: Any, additional_data: dict[str, Any] | None = None) -> None:
-        """Execute the steps, emitting every event of the run through ``ctx.emit``."""
-        if not ctx.completed_steps:
+    async def run(
+        self, ctx: RunContext, message: Any, additional_data: dict[str, Any] | None = None, resumed: bool = False
+    ) -> None:
+        """Execute the steps, emitting every event of the run through ``ctx.emit``.
+        A ``resumed`` run already announced itself; its completed steps are not run again."""
+        if not resumed:
             await ctx.emit(ev.WORKFLOW_STARTED, {"input": to_jsonable(message)})
         step_input = StepInput(
             input=message, additional_data=additional_data or {}, session_state=ctx.session_state
         )
         try:
-            output, _ = await run_sequence(
+            outputs, _ = await run_sequence(
                 self.steps, step_input, ctx, lambda step, i: ctx.top_scope(step.name, i)
             )
-        except asyncio.CancelledError:
-            await ctx.emit(ev.WORKFLOW_CANCELLED, {"reason": "cancelled by request"})
-            raise
         except Exception as exc:  # a step's failure ends the run, never the server
-            await ctx.emit(ev.WORKFLOW_ERROR, {"error": _describe(exc), "error_type": type(exc).__name__})
+            await ctx.emit(ev.WORKFLOW_ERROR, {"error": describe_error(exc), "error_type": type(exc).__name__})
             return
-        final = output or StepOutput()
-        await ctx.emit(ev.WORKFLOW_COMPLETED, {"content": to_jsonable(final.content), "stopped_early": final.stop})
+        final = outputs[-1] if outputs else StepOutput()
+        await ctx.emit(
+            ev.WORKFLOW_COMPLETED,
+            {"content": to_jsonable(final.content), "stopped_early": final.stop, "metrics": ctx.metrics},
+        )
 
-
-def _describe(exc: BaseException) -> str:
-    return str(exc) or type(exc).__name__
