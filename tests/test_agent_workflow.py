@@ -1,0 +1,102 @@
+"""A workflow with a tools agent, through a real runstream server and a real model server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from websockets.asyncio.client import connect
+
+from runstream import Agent, OpenAIChat, Server, Step, Workflow
+from tests.conftest import serve_in_thread
+from tests.model_server import ModelServer, error_reply, serve_model, text_reply, tool_reply
+from tests.wsclient import read_run, recv, send
+
+pytestmark = pytest.mark.anyio
+
+
+def lookup(topic: str) -> str:
+    """Look a topic up in the notes.
+
+    Args:
+        topic: The topic to look up.
+    """
+    return f"notes on {topic}"
+
+
+def tools_workflow(model_server: ModelServer, max_tool_calls: int = 5) -> Workflow:
+    model = OpenAIChat("test-model", base_url=model_server.base_url, api_key="sk-test", max_retries=0)
+    return Workflow(
+        name="Tools",
+        id="tools",
+        steps=[
+            Step(name="Research", agent=Agent(name="Researcher", model=model, tools=[lookup], max_tool_calls=max_tool_calls)),
+            Step(name="Write", agent=Agent(name="Writer", model=model, add_history=True)),
+        ],
+    )
+
+
+async def run_over_ws(ws_url: str, message: str, session_id: str = "s1") -> list[dict]:
+    async with connect(ws_url) as ws:
+        assert (await recv(ws))["event"] == "connected"
+        await send(ws, action="start-workflow", workflow_id="tools", message=message, session_id=session_id)
+        controls, events = await read_run(ws)
+    assert not controls, controls
+    return events
+
+
+async def test_tool_events_usage_and_metrics_over_websocket(tmp_path: Path) -> None:
+    replies = [
+        tool_reply([("call_1", "lookup", '{"topic": "tides"}')], usage=(11, 2)),
+        text_reply(["Tides ", "rise."], usage=(13, 2)),
+        text_reply(["Draft."], usage=(17, 1)),
+    ]
+    with serve_model(replies) as model_server:
+        server = Server(workflows=[tools_workflow(model_server)], database_url=f"sqlite:///{tmp_path}/runs.db")
+        with serve_in_thread(server) as running:
+            events = await run_over_ws(running.ws_url, "tides")
+    names = [e["event"] for e in events]
+    assert names == [
+        "WorkflowStarted",
+        "StepStarted", "RunStarted", "ToolCallStarted", "ToolCallCompleted", "RunContent", "RunContent", "RunCompleted",
+        "StepOutput", "StepCompleted",
+        "StepStarted", "RunStarted", "RunContent", "RunCompleted", "StepOutput", "StepCompleted",
+        "WorkflowCompleted",
+    ]
+    assert [e["event_index"] for e in events] == list(range(len(events)))
+    started, completed = events[3], events[4]
+    assert started["tool"]["tool_args"] == {"topic": "tides"} and started["agent_name"] == "Researcher"
+    assert completed["tool"]["result"] == "notes on tides" and completed["run_id"] == events[0]["run_id"]
+    runs_completed = [e for e in events if e["event"] == "RunCompleted"]
+    assert [e["metrics"]["input_tokens"] for e in runs_completed] == [24, 17]
+    assert events[-1]["metrics"] == {"input_tokens": 41, "output_tokens": 5, "total_tokens": 46}
+    assert events[-1]["content"] == "Draft."
+    assert model_server.requests[2]["messages"][-1]["content"] == "tides\n\nPrevious step output:\nTides rise."
+
+
+async def test_history_of_the_session_reaches_the_model(tmp_path: Path) -> None:
+    replies = [text_reply([f"{who}{i}"]) for i in (1, 2, 3) for who in ("R", "W")]
+    with serve_model(replies) as model_server:
+        server = Server(workflows=[tools_workflow(model_server)], database_url=f"sqlite:///{tmp_path}/runs.db")
+        with serve_in_thread(server) as running:
+            await run_over_ws(running.ws_url, "first question")
+            await run_over_ws(running.ws_url, "second question")
+            await run_over_ws(running.ws_url, "other session", session_id="s2")
+    second_writer = model_server.requests[3]["messages"]
+    assert second_writer[:2] == [{"role": "user", "content": "first question"}, {"role": "assistant", "content": "W1"}]
+    assert model_server.requests[2]["messages"][0] == {"role": "user", "content": "second question"}
+    other_writer = model_server.requests[5]["messages"]
+    assert other_writer[0]["content"].startswith("other session")
+
+
+async def test_runaway_agent_and_model_errors_end_the_run_with_workflow_error(tmp_path: Path) -> None:
+    runaway = [tool_reply([(f"c{i}", "lookup", '{"topic": "x"}')]) for i in range(2)]
+    with serve_model([*runaway, error_reply(404, "no such model")]) as model_server:
+        server = Server(workflows=[tools_workflow(model_server, max_tool_calls=1)], database_url=f"sqlite:///{tmp_path}/runs.db")
+        with serve_in_thread(server) as running:
+            first = await run_over_ws(running.ws_url, "loop")
+            second = await run_over_ws(running.ws_url, "missing model")
+    assert first[-1]["event"] == "WorkflowError"
+    assert "'Researcher' exceeded max_tool_calls=1" in first[-1]["error"]
+    assert second[-1]["event"] == "WorkflowError"
+    assert "model not found (HTTP 404)" in second[-1]["error"]
