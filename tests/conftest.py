@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import socket
 import threading
-from collections.abc import Iterator
+import uuid
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +18,7 @@ import pytest
 import uvicorn
 
 from runstream import Server
+from runstream.log import EventLog, open_log
 
 ROOT = Path(__file__).resolve().parents[1]
 IN_CI = bool(os.environ.get("CI"))
@@ -81,3 +84,82 @@ def require_service(name: str, reachable: bool) -> None:
     if IN_CI:
         pytest.fail(f"{name} is not reachable, and CI requires it")
     pytest.skip(f"{name} is not reachable")
+
+
+@functools.cache
+def _postgres_reachable() -> bool:
+    import asyncpg
+
+    async def probe() -> None:
+        conn = await asyncpg.connect(POSTGRES_URL, timeout=3)
+        await conn.close()
+
+    try:
+        asyncio.run(probe())
+    except (OSError, asyncio.TimeoutError, asyncpg.PostgresError):
+        return False
+    return True
+
+
+@functools.cache
+def _redis_reachable() -> bool:
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3)
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False
+    finally:
+        client.close()
+
+
+def _with_search_path(url: str, schema: str) -> str:
+    return f"{url}{'&' if '?' in url else '?'}search_path={schema}"
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL URL whose tables go to a fresh schema, dropped after the test."""
+    require_service("PostgreSQL", _postgres_reachable())
+    import asyncpg
+
+    schema = f"test_{uuid.uuid4().hex[:12]}"
+
+    async def execute(sql: str) -> None:
+        conn = await asyncpg.connect(POSTGRES_URL)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(execute(f"CREATE SCHEMA {schema}"))
+    try:
+        yield _with_search_path(POSTGRES_URL, schema)
+    finally:
+        asyncio.run(execute(f"DROP SCHEMA {schema} CASCADE"))
+
+
+@pytest.fixture
+def redis_url() -> str:
+    require_service("Redis", _redis_reachable())
+    return REDIS_URL
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def log_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty event log's URL, once per backend."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'runstream.db'}"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+async def event_log(log_url: str) -> AsyncIterator[EventLog]:
+    """An open, empty event log, once per backend; closed after the test."""
+    log = open_log(log_url)
+    await log.open()
+    try:
+        yield log
+    finally:
+        await log.close()

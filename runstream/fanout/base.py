@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from runstream.events import StoredEvent
@@ -37,6 +37,12 @@ class Subscriber:
             self.buffer.extend(events)
         self.wakeup.set()
 
+    def mark_gap(self) -> None:
+        """Events may have passed this inbox by (e.g. before a remote subscription took
+        effect): its reader goes back to the log."""
+        self.overflowed = True
+        self.wakeup.set()
+
 
 class Hub(Protocol):
     """Delivers each run's durable events to its subscribers (in this process or all replicas)."""
@@ -51,4 +57,12 @@ class Hub(Protocol):
 
     def publish(self, run_id: str, events: Sequence[StoredEvent]) -> None:
         """Hand ``events`` (already in the log) to every subscriber of ``run_id``."""
+        ...
+
+    async def serve_cancels(self, owner: str, cancel: Callable[[str], None]) -> None:
+        """From now on, call ``cancel(run_id)`` when anyone asks ``owner`` to cancel a run."""
+        ...
+
+    async def request_cancel(self, owner: str, run_id: str) -> bool:
+        """Ask ``owner`` (the replica running ``run_id``) to cancel it; False if no such owner listens."""
         ...

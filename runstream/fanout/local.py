@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from runstream.events import StoredEvent
 from runstream.fanout.base import Subscriber
@@ -14,12 +14,14 @@ class LocalHub:
     def __init__(self, buffer_limit: int = 4096) -> None:
         self.buffer_limit = buffer_limit
         self._subscribers: dict[str, set[Subscriber]] = {}
+        self._cancellers: dict[str, Callable[[str], None]] = {}
 
     async def start(self) -> None:
         return None
 
     async def close(self) -> None:
         self._subscribers.clear()
+        self._cancellers.clear()
 
     def subscribe(self, run_id: str) -> Subscriber:
         subscriber = Subscriber(run_id, self.buffer_limit)
@@ -36,6 +38,16 @@ class LocalHub:
     def publish(self, run_id: str, events: Sequence[StoredEvent]) -> None:
         for subscriber in self._subscribers.get(run_id, ()):
             subscriber.push(events)
+
+    async def serve_cancels(self, owner: str, cancel: Callable[[str], None]) -> None:
+        self._cancellers[owner] = cancel
+
+    async def request_cancel(self, owner: str, run_id: str) -> bool:
+        cancel = self._cancellers.get(owner)
+        if cancel is None:
+            return False
+        cancel(run_id)
+        return True
 
     def subscriber_count(self, run_id: str) -> int:
         return len(self._subscribers.get(run_id, ()))

@@ -1,0 +1,284 @@
+"""The shared event log: PostgreSQL, for several server replicas on one database.
+
+Same tables and semantics as ``sqlite.py``; an asyncpg pool serves appends and
+reads concurrently. An append batch is one transaction: every run's events in
+one ``COPY`` (the cheapest way in from 64 rows up), then the runs that ended in
+one ``UPDATE``.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import asyncpg
+import orjson
+
+from runstream.events import StoredEvent
+from runstream.log.base import AppendBatch, RunRecord, RunStatus, Session
+
+__all__ = ["PostgresLog"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    workflow_id TEXT NOT NULL,
+    workflow_name TEXT,
+    session_id TEXT,
+    user_id TEXT,
+    status TEXT NOT NULL,
+    input TEXT,
+    output TEXT,
+    error TEXT,
+    owner TEXT,
+    created_at DOUBLE PRECISION NOT NULL,
+    updated_at DOUBLE PRECISION NOT NULL
+);
+CREATE INDEX IF NOT EXISTS runs_by_status ON runs (status);
+CREATE INDEX IF NOT EXISTS runs_by_workflow ON runs (workflow_id, created_at);
+CREATE INDEX IF NOT EXISTS runs_by_session ON runs (session_id, created_at);
+CREATE TABLE IF NOT EXISTS events (
+    run_id TEXT NOT NULL,
+    event_index INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (run_id, event_index)
+);
+CREATE TABLE IF NOT EXISTS owners (
+    owner TEXT PRIMARY KEY,
+    expires_at TIMESTAMPTZ NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sessions (
+    session_id TEXT PRIMARY KEY,
+    workflow_id TEXT,
+    user_id TEXT,
+    state TEXT NOT NULL,
+    created_at DOUBLE PRECISION NOT NULL,
+    updated_at DOUBLE PRECISION NOT NULL
+);
+"""
+
+_SCHEMA_LOCK = 0x72756E73  # replicas starting together create the tables one at a time
+
+_RUN_COLUMNS = (
+    "run_id, workflow_id, workflow_name, session_id, user_id, status, input, output, error, owner, "
+    "created_at, updated_at, "
+    "(SELECT COALESCE(MAX(event_index) + 1, 0) FROM events e WHERE e.run_id = runs.run_id)"
+)
+
+_EVENT_COLUMNS = ["run_id", "event_index", "name", "data"]
+
+_RENEW_LEASE = (
+    "WITH expired AS (DELETE FROM owners WHERE expires_at <= clock_timestamp()) "
+    "INSERT INTO owners VALUES ($1, clock_timestamp() + make_interval(secs => $2)) "
+    "ON CONFLICT (owner) DO UPDATE SET expires_at = excluded.expires_at"
+)
+
+_END_RUNS = (
+    "UPDATE runs SET status=e.status, output=e.output, error=e.error, updated_at=$5 "
+    "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS e(run_id, status, output, error) "
+    "WHERE runs.run_id = e.run_id"
+)
+
+
+def _dumps(value: Any) -> str | None:
+    return None if value is None else orjson.dumps(value).decode()
+
+
+def _loads(text: str | None) -> Any:
+    return None if text is None else orjson.loads(text)
+
+
+def _run(row: asyncpg.Record) -> RunRecord:
+    return RunRecord(
+        run_id=row[0],
+        workflow_id=row[1],
+        workflow_name=row[2],
+        session_id=row[3],
+        user_id=row[4],
+        status=row[5],
+        input=_loads(row[6]),
+        output=_loads(row[7]),
+        error=row[8],
+        owner=row[9],
+        created_at=row[10],
+        updated_at=row[11],
+        event_count=row[12],
+    )
+
+
+def _session(row: asyncpg.Record) -> Session:
+    return Session(row[0], row[1], row[2], orjson.loads(row[3]), row[4], row[5])
+
+
+def _where(filters: dict[str, Any]) -> tuple[str, list[Any]]:
+    """``col=$1 AND ...`` for the filters that are set, and their values."""
+    used = {k: v for k, v in filters.items() if v is not None}
+    where = " AND ".join(f"{k}=${i}" for i, k in enumerate(used, 1)) or "TRUE"
+    return where, list(used.values())
+
+
+class PostgresLog:
+    """``PostgresLog("postgresql://user@host/db")``: the log that replicas share.
+
+    Extra URL query parameters are PostgreSQL settings (asyncpg passes them on),
+    e.g. ``?search_path=tenant_a`` to keep one deployment's tables in a schema.
+    """
+
+    def __init__(self, url: str, min_connections: int = 1, max_connections: int = 10) -> None:
+        self.url = url
+        self.min_connections = min_connections
+        self.max_connections = max_connections
+        self._pool: asyncpg.Pool | None = None
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        assert self._pool is not None, "PostgresLog.open() was not awaited"
+        return self._pool
+
+    async def open(self) -> None:
+        self._pool = await asyncpg.create_pool(self.url, min_size=self.min_connections, max_size=self.max_connections)
+        try:
+            async with self.pool.acquire() as conn, conn.transaction():
+                await conn.execute("SELECT pg_advisory_xact_lock($1)", _SCHEMA_LOCK)
+                await conn.execute(_SCHEMA)
+        except BaseException:
+            await self.close()
+            raise
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    async def create_run(self, run: RunRecord) -> None:
+        now = time.time()
+        run.created_at = run.created_at or now
+        run.updated_at = now
+        await self.pool.execute(
+            "INSERT INTO runs VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)",
+            run.run_id, run.workflow_id, run.workflow_name, run.session_id, run.user_id, run.status,
+            _dumps(run.input), _dumps(run.output), run.error, run.owner, run.created_at, run.updated_at,
+        )
+
+    async def append(self, batch: AppendBatch) -> None:
+        rows = [(run_id, e.index, e.name, e.data) for run_id, (events, _) in batch.items() for e in events]
+        ends = [(run_id, end) for run_id, (_, end) in batch.items() if end is not None]
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.copy_records_to_table("events", records=rows, columns=_EVENT_COLUMNS)
+            if ends:
+                await conn.execute(
+                    _END_RUNS,
+                    [run_id for run_id, _ in ends],
+                    [end.status for _, end in ends],
+                    [_dumps(end.output) for _, end in ends],
+                    [end.error for _, end in ends],
+                    time.time(),
+                )
+
+    async def read(self, run_id: str, start: int, limit: int) -> list[StoredEvent]:
+        rows = await self.pool.fetch(
+            "SELECT event_index, name, data FROM events WHERE run_id=$1 AND event_index>=$2 "
+            "ORDER BY event_index LIMIT $3",
+            run_id, start, limit,
+        )
+        return [StoredEvent(row[0], row[1], row[2]) for row in rows]
+
+    async def count(self, run_id: str) -> int:
+        last = await self.pool.fetchval("SELECT MAX(event_index) FROM events WHERE run_id=$1", run_id)
+        return 0 if last is None else last + 1
+
+    async def get_run(self, run_id: str) -> RunRecord | None:
+        row = await self.pool.fetchrow(f"SELECT {_RUN_COLUMNS} FROM runs WHERE run_id=$1", run_id)
+        return _run(row) if row else None
+
+    async def list_runs(
+        self,
+        workflow_id: str | None = None,
+        status: str | None = None,
+        session_id: str | None = None,
+        user_id: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[RunRecord]:
+        where, values = _where(
+            {"workflow_id": workflow_id, "status": status, "session_id": session_id, "user_id": user_id}
+        )
+        n = len(values)
+        sql = (
+            f"SELECT {_RUN_COLUMNS} FROM runs WHERE {where} "
+            f"ORDER BY created_at DESC, run_id LIMIT ${n + 1} OFFSET ${n + 2}"
+        )
+        return [_run(row) for row in await self.pool.fetch(sql, *values, limit, offset)]
+
+    async def claim_run(self, run_id: str, owner: str, expected_owner: str | None) -> bool:
+        result = await self.pool.execute(
+            "UPDATE runs SET owner=$1, updated_at=$2 WHERE run_id=$3 AND status=$4 "
+            "AND owner IS NOT DISTINCT FROM $5",
+            owner, time.time(), run_id, RunStatus.RUNNING, expected_owner,
+        )
+        return result == "UPDATE 1"
+
+    async def running_runs(self) -> list[RunRecord]:
+        rows = await self.pool.fetch(
+            f"SELECT {_RUN_COLUMNS} FROM runs WHERE status=$1 ORDER BY created_at", RunStatus.RUNNING
+        )
+        return [_run(row) for row in rows]
+
+    # Leases use the database's clock, so replicas whose clocks disagree still agree on who is alive.
+
+    async def renew_lease(self, owner: str, ttl: float) -> None:
+        await self.pool.execute(_RENEW_LEASE, owner, ttl)
+
+    async def release_lease(self, owner: str) -> None:
+        await self.pool.execute("DELETE FROM owners WHERE owner=$1", owner)
+
+    async def live_owners(self) -> set[str]:
+        rows = await self.pool.fetch("SELECT owner FROM owners WHERE expires_at > clock_timestamp()")
+        return {row[0] for row in rows}
+
+    async def prune_runs(self, finished_before: float, keep_outputs: bool, limit: int = 100) -> int:
+        with_events = "AND EXISTS (SELECT 1 FROM events e WHERE e.run_id = runs.run_id)" if keep_outputs else ""
+        async with self.pool.acquire() as conn, conn.transaction():
+            ids = [
+                row[0]
+                for row in await conn.fetch(
+                    f"SELECT run_id FROM runs WHERE status = ANY($1::text[]) AND updated_at < $2 {with_events} "
+                    "LIMIT $3 FOR UPDATE SKIP LOCKED",
+                    list(RunStatus.FINISHED), finished_before, limit,
+                )
+            ]
+            await conn.execute("DELETE FROM events WHERE run_id = ANY($1::text[])", ids)
+            if not keep_outputs:
+                await conn.execute("DELETE FROM runs WHERE run_id = ANY($1::text[])", ids)
+        return len(ids)
+
+    async def get_session(self, session_id: str) -> Session | None:
+        row = await self.pool.fetchrow(
+            "SELECT session_id, workflow_id, user_id, state, created_at, updated_at FROM sessions "
+            "WHERE session_id=$1",
+            session_id,
+        )
+        return _session(row) if row else None
+
+    async def save_session(self, session: Session) -> None:
+        now = time.time()
+        await self.pool.execute(
+            "INSERT INTO sessions VALUES ($1,$2,$3,$4,$5,$6) ON CONFLICT (session_id) DO UPDATE SET "
+            "state=excluded.state, updated_at=excluded.updated_at, "
+            "workflow_id=COALESCE(excluded.workflow_id, sessions.workflow_id), "
+            "user_id=COALESCE(excluded.user_id, sessions.user_id)",
+            session.session_id, session.workflow_id, session.user_id, orjson.dumps(session.state).decode(),
+            session.created_at or now, now,
+        )
+
+    async def list_sessions(
+        self, workflow_id: str | None = None, user_id: str | None = None, limit: int = 50, offset: int = 0
+    ) -> list[Session]:
+        where, values = _where({"workflow_id": workflow_id, "user_id": user_id})
+        n = len(values)
+        sql = (
+            "SELECT session_id, workflow_id, user_id, state, created_at, updated_at FROM sessions "
+            f"WHERE {where} ORDER BY updated_at DESC LIMIT ${n + 1} OFFSET ${n + 2}"
+        )
+        return [_session(row) for row in await self.pool.fetch(sql, *values, limit, offset)]

@@ -1,0 +1,226 @@
+"""The event log contract, run against every backend (SQLite file, PostgreSQL schema)."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+
+import asyncpg
+import pytest
+
+from runstream.events import StoredEvent
+from runstream.log import EventLog, RunEnd, RunRecord, RunStatus, Session, open_log
+
+pytestmark = pytest.mark.anyio
+
+DUPLICATE_ERRORS = (sqlite3.IntegrityError, asyncpg.UniqueViolationError)
+
+
+def events(start: int, stop: int, final: str | None = None) -> list[StoredEvent]:
+    """Events ``start..stop-1``; the last one named ``final`` when given."""
+    made = [StoredEvent(i, "RunContent", f'{{"event_index": {i}, "content": "w{i} "}}') for i in range(start, stop)]
+    if final is not None:
+        made[-1] = StoredEvent(stop - 1, final, f'{{"event_index": {stop - 1}}}')
+    return made
+
+
+async def new_run(log: EventLog, run_id: str, **fields: object) -> RunRecord:
+    record = RunRecord(run_id=run_id, workflow_id=str(fields.pop("workflow_id", "wf")), **fields)  # type: ignore[arg-type]
+    await log.create_run(record)
+    return record
+
+
+async def test_create_and_get_run_round_trips_every_field(event_log: EventLog) -> None:
+    await new_run(
+        event_log, "r1", workflow_name="WF", session_id="s1", user_id="u1",
+        input={"message": "hi", "n": [1, 2]}, owner="node-a", created_at=1000.5,
+    )
+    run = await event_log.get_run("r1")
+    assert run is not None
+    assert (run.workflow_id, run.workflow_name, run.session_id, run.user_id) == ("wf", "WF", "s1", "u1")
+    assert run.input == {"message": "hi", "n": [1, 2]}
+    assert (run.status, run.owner, run.created_at, run.event_count) == (RunStatus.RUNNING, "node-a", 1000.5, 0)
+    assert run.updated_at >= run.created_at
+    assert await event_log.get_run("nope") is None
+
+
+async def test_append_then_read_in_order_and_count(event_log: EventLog) -> None:
+    await new_run(event_log, "r1")
+    await event_log.append({"r1": (events(0, 3), None)})
+    await event_log.append({"r1": (events(3, 5), None)})
+    assert await event_log.read("r1", 0, 100) == events(0, 5)
+    assert await event_log.count("r1") == 5
+    assert (await event_log.get_run("r1")).event_count == 5  # type: ignore[union-attr]
+    assert await event_log.count("unknown") == 0
+    assert await event_log.read("unknown", 0, 10) == []
+
+
+async def test_read_pages_from_any_index(event_log: EventLog) -> None:
+    await new_run(event_log, "r1")
+    await event_log.append({"r1": (events(0, 25), None)})
+    pages: list[list[StoredEvent]] = []
+    start = 0
+    while page := await event_log.read("r1", start, 10):
+        pages.append(page)
+        start = page[-1].index + 1
+    assert [len(p) for p in pages] == [10, 10, 5]
+    assert [e for p in pages for e in p] == events(0, 25)
+    assert await event_log.read("r1", 22, 10) == events(22, 25)
+    assert await event_log.read("r1", 25, 10) == []
+
+
+async def test_one_append_writes_several_runs_and_their_ends(event_log: EventLog) -> None:
+    await new_run(event_log, "a")
+    await new_run(event_log, "b")
+    await event_log.append(
+        {
+            "a": (events(0, 4, final="WorkflowCompleted"), RunEnd(RunStatus.COMPLETED, output={"text": "done"})),
+            "b": (events(0, 2), None),
+        }
+    )
+    a, b = await event_log.get_run("a"), await event_log.get_run("b")
+    assert a is not None and b is not None
+    assert (a.status, a.output, a.error, a.event_count, a.finished) == (RunStatus.COMPLETED, {"text": "done"}, None, 4, True)
+    assert (b.status, b.event_count) == (RunStatus.RUNNING, 2)
+    await event_log.append({"b": (events(2, 3, final="WorkflowError"), RunEnd(RunStatus.ERROR, error="boom"))})
+    b = await event_log.get_run("b")
+    assert b is not None and (b.status, b.error, b.output) == (RunStatus.ERROR, "boom", None)
+
+
+async def test_duplicate_index_is_rejected_and_the_whole_batch_rolled_back(event_log: EventLog) -> None:
+    await new_run(event_log, "a")
+    await new_run(event_log, "b")
+    await event_log.append({"a": (events(0, 3), None)})
+    with pytest.raises(DUPLICATE_ERRORS):
+        await event_log.append(
+            {
+                "b": (events(0, 2, final="WorkflowCompleted"), RunEnd(RunStatus.COMPLETED)),
+                "a": (events(2, 4), None),
+            }
+        )
+    assert await event_log.read("a", 0, 10) == events(0, 3)
+    assert await event_log.count("b") == 0
+    assert (await event_log.get_run("b")).status == RunStatus.RUNNING  # type: ignore[union-attr]
+
+
+async def test_concurrent_appends_of_the_same_index_keep_exactly_one(event_log: EventLog) -> None:
+    await new_run(event_log, "r1")
+    first = [StoredEvent(0, "WorkflowStarted", f'{{"writer": {w}}}') for w in range(4)]
+    results = await asyncio.gather(*(event_log.append({"r1": ([e], None)}) for e in first), return_exceptions=True)
+    assert sum(r is None for r in results) == 1
+    assert all(isinstance(r, DUPLICATE_ERRORS) for r in results if r is not None)
+    stored = await event_log.read("r1", 0, 10)
+    assert len(stored) == 1 and stored[0] in first
+
+
+async def test_list_runs_filters_orders_and_pages(event_log: EventLog) -> None:
+    for i in range(7):
+        await new_run(
+            event_log, f"r{i}", workflow_id="wf" if i % 2 == 0 else "other",
+            session_id=f"s{i % 3}", user_id="u1" if i < 4 else "u2", created_at=1000.0 + i,
+        )
+    await event_log.append({"r2": (events(0, 1, final="WorkflowCompleted"), RunEnd(RunStatus.COMPLETED))})
+
+    async def ids(**filters: object) -> list[str]:
+        return [r.run_id for r in await event_log.list_runs(**filters)]  # type: ignore[arg-type]
+
+    assert await ids() == ["r6", "r5", "r4", "r3", "r2", "r1", "r0"]
+    assert await ids(workflow_id="wf") == ["r6", "r4", "r2", "r0"]
+    assert await ids(status=RunStatus.COMPLETED) == ["r2"]
+    assert await ids(workflow_id="wf", status=RunStatus.RUNNING) == ["r6", "r4", "r0"]
+    assert await ids(session_id="s0") == ["r6", "r3", "r0"]
+    assert await ids(user_id="u2", workflow_id="other") == ["r5"]
+    assert await ids(limit=3) == ["r6", "r5", "r4"]
+    assert await ids(limit=3, offset=3) == ["r3", "r2", "r1"]
+    assert await ids(limit=3, offset=6) == ["r0"]
+    assert await ids(workflow_id="none") == []
+    assert [r.run_id for r in await event_log.running_runs()] == ["r0", "r1", "r3", "r4", "r5", "r6"]
+
+
+async def test_claim_run_succeeds_once_per_expected_owner(event_log: EventLog) -> None:
+    await new_run(event_log, "r1", owner="dead-node")
+    await new_run(event_log, "orphan")
+    claims = await asyncio.gather(*(event_log.claim_run("r1", f"node-{i}", "dead-node") for i in range(3)))
+    assert sorted(claims) == [False, False, True]
+    winner = f"node-{claims.index(True)}"
+    assert (await event_log.get_run("r1")).owner == winner  # type: ignore[union-attr]
+    assert not await event_log.claim_run("r1", "late", "dead-node")
+    assert await event_log.claim_run("orphan", "node-x", None)
+    assert not await event_log.claim_run("orphan", "node-y", None)
+    await event_log.append({"r1": (events(0, 1, final="WorkflowCancelled"), RunEnd(RunStatus.CANCELLED))})
+    assert not await event_log.claim_run("r1", "node-z", winner)
+    assert not await event_log.claim_run("unknown", "node-z", None)
+
+
+async def test_leases_say_which_owners_are_alive(event_log: EventLog) -> None:
+    assert await event_log.live_owners() == set()
+    await event_log.renew_lease("node-a", 60)
+    await event_log.renew_lease("node-b", 60)
+    await event_log.renew_lease("node-a", 120)
+    assert await event_log.live_owners() == {"node-a", "node-b"}
+    await event_log.release_lease("node-a")
+    await event_log.renew_lease("node-c", -1)  # a lease that has already run out
+    assert await event_log.live_owners() == {"node-b"}
+    await event_log.release_lease("unknown")
+    assert await event_log.live_owners() == {"node-b"}
+
+
+async def test_prune_runs_drops_old_finished_runs_only(event_log: EventLog) -> None:
+    for run_id in ("done1", "done2", "done3", "live"):
+        await new_run(event_log, run_id)
+    ends = {r: (events(0, 2, final="WorkflowCompleted"), RunEnd(RunStatus.COMPLETED, output=r)) for r in ("done1", "done2", "done3")}
+    await event_log.append({**ends, "live": (events(0, 2), None)})
+    assert await event_log.prune_runs(finished_before=0.0, keep_outputs=False) == 0
+    later = time.time() + 60
+    assert await event_log.prune_runs(later, keep_outputs=True, limit=2) == 2
+    assert await event_log.prune_runs(later, keep_outputs=True) == 1
+    assert await event_log.prune_runs(later, keep_outputs=True) == 0
+    kept = await event_log.get_run("done1")
+    assert kept is not None and (kept.output, kept.event_count) == ("done1", 0)
+    assert await event_log.read("done2", 0, 10) == []
+    assert await event_log.prune_runs(later, keep_outputs=False) == 3
+    assert [r.run_id for r in await event_log.list_runs()] == ["live"]
+    assert await event_log.read("live", 0, 10) == events(0, 2)
+
+
+async def test_sessions_save_merge_and_list(event_log: EventLog) -> None:
+    assert await event_log.get_session("s1") is None
+    await event_log.save_session(Session("s1", "wf", "u1", {"count": 1}))
+    await event_log.save_session(Session("s2", "other", "u2", {}))
+    await event_log.save_session(Session("s1", None, None, {"count": 2, "notes": ["a"]}))
+    s1 = await event_log.get_session("s1")
+    assert s1 is not None
+    assert (s1.workflow_id, s1.user_id, s1.state) == ("wf", "u1", {"count": 2, "notes": ["a"]})
+    assert s1.updated_at >= s1.created_at > 0
+    assert [s.session_id for s in await event_log.list_sessions()] == ["s1", "s2"]
+    assert [s.session_id for s in await event_log.list_sessions(workflow_id="other")] == ["s2"]
+    assert [s.session_id for s in await event_log.list_sessions(user_id="u1", workflow_id="wf")] == ["s1"]
+    assert [s.session_id for s in await event_log.list_sessions(limit=1, offset=1)] == ["s2"]
+
+
+async def test_a_reopened_log_keeps_everything(log_url: str) -> None:
+    first = open_log(log_url)
+    await first.open()
+    await new_run(first, "r1")
+    await first.append({"r1": (events(0, 3, final="WorkflowCompleted"), RunEnd(RunStatus.COMPLETED, output="x"))})
+    await first.close()
+    second = open_log(log_url)
+    await second.open()
+    try:
+        assert await second.read("r1", 0, 10) == events(0, 3, final="WorkflowCompleted")
+        run = await second.get_run("r1")
+        assert run is not None and (run.status, run.output) == (RunStatus.COMPLETED, "x")
+    finally:
+        await second.close()
+
+
+async def test_replicas_opening_one_fresh_log_together_all_succeed(log_url: str) -> None:
+    logs = [open_log(log_url) for _ in range(3)]
+    try:
+        await asyncio.gather(*(log.open() for log in logs))
+        await new_run(logs[0], "r1")
+        assert (await logs[2].get_run("r1")) is not None
+    finally:
+        for log in logs:
+            await log.close()
