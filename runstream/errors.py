@@ -9,6 +9,7 @@ __all__ = [
     "UnknownRun",
     "InvalidInput",
     "RunNotActive",
+    "ShuttingDown",
     "StepFailed",
     "ModelError",
 ]
@@ -52,6 +53,12 @@ class RunNotActive(RunstreamError):
     """The action needs a running run (cancel), and this one has ended."""
 
     code = "run_not_active"
+
+
+class ShuttingDown(RunstreamError):
+    """The server is stopping and takes no new runs; its running runs resume at its next start."""
+
+    code = "shutting_down"
 
 
 class StepFailed(RunstreamError):

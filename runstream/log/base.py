@@ -132,6 +132,24 @@ class EventLog(Protocol):
 
     async def running_runs(self) -> list[RunRecord]: ...
 
+    async def renew_lease(self, owner: str, ttl: float) -> None:
+        """Say ``owner`` is alive for ``ttl`` more seconds (by the database's clock),
+        and forget leases that have expired: a missing lease means a dead owner."""
+        ...
+
+    async def release_lease(self, owner: str) -> None:
+        """Give up ``owner``'s lease at once, so its running runs are orphans now."""
+        ...
+
+    async def live_owners(self) -> set[str]:
+        """Owners whose lease has not expired; running runs of any other owner are orphans."""
+        ...
+
+    async def prune_runs(self, finished_before: float, keep_outputs: bool, limit: int = 100) -> int:
+        """Delete the events of at most ``limit`` runs that finished before ``finished_before``
+        (a Unix time) and, unless ``keep_outputs``, their rows too; returns how many runs."""
+        ...
+
     async def get_session(self, session_id: str) -> Session | None: ...
 
     async def save_session(self, session: Session) -> None: ...

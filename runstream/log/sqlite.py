@@ -50,6 +50,10 @@ CREATE TABLE IF NOT EXISTS events (
     data TEXT NOT NULL,
     PRIMARY KEY (run_id, event_index)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS owners (
+    owner TEXT PRIMARY KEY,
+    expires_at REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS sessions (
     session_id TEXT PRIMARY KEY,
     workflow_id TEXT,
@@ -242,6 +246,43 @@ class SQLiteLog:
                 )
             ]
         )
+
+    async def renew_lease(self, owner: str, ttl: float) -> None:
+        def renew(c: sqlite3.Connection) -> None:
+            now = time.time()
+            c.execute("DELETE FROM owners WHERE expires_at<=?", (now,))
+            c.execute(
+                "INSERT INTO owners VALUES (?,?) ON CONFLICT(owner) DO UPDATE SET expires_at=excluded.expires_at",
+                (owner, now + ttl),
+            )
+
+        await self._write(renew)
+
+    async def release_lease(self, owner: str) -> None:
+        await self._write(lambda c: c.execute("DELETE FROM owners WHERE owner=?", (owner,)))
+
+    async def live_owners(self) -> set[str]:
+        return await self._read(
+            lambda c: {row[0] for row in c.execute("SELECT owner FROM owners WHERE expires_at>?", (time.time(),))}
+        )
+
+    async def prune_runs(self, finished_before: float, keep_outputs: bool, limit: int = 100) -> int:
+        def prune(c: sqlite3.Connection) -> int:
+            done = ",".join("?" * len(RunStatus.FINISHED))
+            with_events = "AND EXISTS (SELECT 1 FROM events e WHERE e.run_id=runs.run_id)" if keep_outputs else ""
+            ids = [
+                row[0]
+                for row in c.execute(
+                    f"SELECT run_id FROM runs WHERE status IN ({done}) AND updated_at<? {with_events} LIMIT ?",
+                    (*RunStatus.FINISHED, finished_before, limit),
+                )
+            ]
+            c.executemany("DELETE FROM events WHERE run_id=?", [(i,) for i in ids])
+            if not keep_outputs:
+                c.executemany("DELETE FROM runs WHERE run_id=?", [(i,) for i in ids])
+            return len(ids)
+
+        return await self._write(prune)
 
     async def get_session(self, session_id: str) -> Session | None:
         def query(c: sqlite3.Connection) -> Session | None:

@@ -26,10 +26,13 @@ async def follow(
 ) -> AsyncIterator[StoredEvent]:
     """Yield every event of ``run_id`` with index > ``after``, in order, once each,
     through the terminal event. ``poll_interval`` bounds how long a lost
-    notification can delay a reader (it re-reads the log that often while idle)."""
+    notification can delay a reader (it re-reads the log that often while idle).
+    A run that has ended with nothing left to read (its events were pruned, or
+    ``after`` is past its end) ends the iteration instead of waiting for ever."""
     subscriber = hub.subscribe(run_id)
     next_index = after + 1
     need_log = True
+    last_read = False
     try:
         while True:
             if need_log:
@@ -41,6 +44,11 @@ async def follow(
                 if page:
                     next_index = page[-1].index + 1
                 if len(page) == PAGE:
+                    continue
+                if not page and last_read:
+                    return
+                if not page and await _ended(log, run_id):
+                    last_read = True  # its terminal event may have committed since the read: read once more
                     continue
                 need_log = False
             buffer = subscriber.buffer
@@ -57,14 +65,20 @@ async def follow(
                         return
                     next_index += 1
                 continue
+            if subscriber.overflowed:  # checked before waiting: it may have been set while we yielded
+                subscriber.overflowed = False
+                need_log = True
+                continue
             subscriber.wakeup.clear()
             try:
                 async with asyncio.timeout(poll_interval):
                     await subscriber.wakeup.wait()
             except TimeoutError:
                 need_log = True
-            if subscriber.overflowed:
-                subscriber.overflowed = False
-                need_log = True
     finally:
         hub.unsubscribe(subscriber)
+
+
+async def _ended(log: EventLog, run_id: str) -> bool:
+    run = await log.get_run(run_id)
+    return run is None or run.finished

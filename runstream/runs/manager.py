@@ -13,7 +13,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,12 +23,13 @@ from runstream import events as ev
 from runstream.engine.context import RunContext
 from runstream.engine.serialize import to_jsonable
 from runstream.engine.workflow import Workflow
-from runstream.errors import RunNotActive, UnknownRun, UnknownWorkflow
+from runstream.errors import RunNotActive, ShuttingDown, UnknownRun, UnknownWorkflow
 from runstream.events import StoredEvent
 from runstream.fanout.base import Hub
 from runstream.log.base import EventLog, RunEnd, RunRecord, RunStatus, Session
 from runstream.runs.appender import Appender
 from runstream.runs.follow import follow
+from runstream.runs.recovery import DEFAULT_LEASE_TTL, ResumePlan, Recovery, load_resume_plan
 
 __all__ = ["RunManager"]
 
@@ -47,6 +48,7 @@ class _ActiveRun:
     context: RunContext
     next_index: int = 0
     ended: bool = False
+    interrupted: bool = False
     task: asyncio.Task[None] | None = None
     common: dict[str, Any] = field(default_factory=dict)
 
@@ -54,11 +56,21 @@ class _ActiveRun:
 class RunManager:
     """The runs of one server process over a shared log and hub."""
 
-    def __init__(self, log: EventLog, hub: Hub, workflows: Iterable[Workflow], owner: str | None = None) -> None:
+    def __init__(
+        self,
+        log: EventLog,
+        hub: Hub,
+        workflows: Iterable[Workflow],
+        owner: str | None = None,
+        lease_ttl: float = DEFAULT_LEASE_TTL,
+    ) -> None:
         self.log = log
         self.hub = hub
         self.workflows = {w.id: w for w in workflows}
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.accepting = True
+        self._closed = False
+        self.recovery = Recovery(log, self.owner, self.resume, lease_ttl)
         self._active: dict[str, _ActiveRun] = {}
         self._appender: Appender | None = None
 
@@ -67,17 +79,34 @@ class RunManager:
     async def start(self) -> None:
         await self.log.open()
         await self.hub.start()
+        await self.hub.serve_cancels(self.owner, self._cancel_here)
         self._appender = Appender(self.log, self.hub)
         self._appender.start()
+        await self.recovery.start()
+
+    def stop_accepting(self) -> None:
+        """Refuse new runs from now on (``start_run`` raises ``ShuttingDown``)."""
+        self.accepting = False
 
     async def close(self) -> None:
-        """Cancel local runs (each ends with ``WorkflowCancelled``), flush, close."""
+        """Interrupt local runs without ending them, flush, hand them over, close.
+
+        An interrupted run logs nothing more and stays ``running``: the next
+        server to start on this log (or another replica) resumes it. Idempotent.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        self.stop_accepting()
+        await self.recovery.close()
         for active in list(self._active.values()):
+            active.interrupted = True
             if active.task is not None:
                 active.task.cancel()
         await asyncio.gather(*(a.task for a in list(self._active.values()) if a.task), return_exceptions=True)
         if self._appender is not None:
             await self._appender.close()
+            await self.recovery.release()
         await self.hub.close()
         await self.log.close()
 
@@ -103,6 +132,8 @@ class RunManager:
         additional_data: dict[str, Any] | None = None,
     ) -> RunRecord:
         """Create the run and start it in the background; returns at once."""
+        if not self.accepting:
+            raise ShuttingDown("Server is shutting down and takes no new runs; retry after its restart")
         workflow = self.workflow(workflow_id)
         validated = workflow.validate_input(message)
         session_id = session_id or str(uuid.uuid4())
@@ -117,10 +148,45 @@ class RunManager:
             created_at=time.time(),
         )
         session = await self.log.get_session(session_id)
+        history = await self._history(workflow.id, session_id)
         await self.log.create_run(record)
         active = self._activate(record, session.state if session else {})
-        active.task = asyncio.create_task(self._drive(active, workflow, validated, additional_data))
+        active.context.history = history
+        active.task = asyncio.create_task(
+            self._drive(active, lambda: workflow.run(active.context, validated, additional_data))
+        )
         return record
+
+    async def resume(self, record: RunRecord) -> None:
+        """Continue a run claimed from a dead owner from its last completed step, in the background."""
+        plan = await load_resume_plan(self.log, record.run_id)
+        session = await self.log.get_session(record.session_id) if record.session_id else None
+        history = await self._history(record.workflow_id, record.session_id) if record.session_id else []
+        active = self._activate(record, session.state if session else {}, next_index=plan.next_index)
+        active.context.completed_steps = plan.completed
+        active.context.history = history
+        active.task = asyncio.create_task(self._drive(active, lambda: self._continue(active, plan)))
+
+    async def _continue(self, active: _ActiveRun, plan: ResumePlan) -> None:
+        record, emit = active.record, active.context.emit
+        workflow = self.workflows.get(record.workflow_id)
+        if workflow is None:
+            await emit(ev.WORKFLOW_ERROR, _lost(f"Workflow {record.workflow_id} is not served here any more"))
+        elif plan.blocked_by is not None:
+            name = plan.blocked_by.name
+            await emit(ev.WORKFLOW_ERROR, _lost(f"Run was interrupted in a step that cannot be re-run: {name!r}"))
+        elif plan.next_index == 0:  # it died before its first event: nothing was seen, start it afresh
+            await workflow.run(active.context, workflow.validate_input(record.input))
+        else:
+            await emit(ev.WORKFLOW_RESUMED, plan.resumed_fields(workflow.steps))
+            await workflow.run(active.context, workflow.validate_input(record.input), resumed=True)
+
+    async def _history(self, workflow_id: str, session_id: str, limit: int = 20) -> list[dict[str, Any]]:
+        """The session's last completed runs, oldest first, for agents with ``add_history``."""
+        runs = await self.log.list_runs(
+            workflow_id=workflow_id, session_id=session_id, status=RunStatus.COMPLETED, limit=limit
+        )
+        return [{"input": r.input, "output": r.output} for r in reversed(runs)]
 
     def _activate(self, record: RunRecord, session_state: dict[str, Any], next_index: int = 0) -> _ActiveRun:
         active = _ActiveRun(
@@ -151,6 +217,8 @@ class RunManager:
         return active
 
     async def _emit(self, active: _ActiveRun, name: str, fields: dict[str, Any]) -> None:
+        if active.interrupted:  # shutting down: the resumed run will redo what is left
+            raise asyncio.CancelledError
         if active.ended:
             raise RuntimeError(f"run {active.record.run_id} has already ended; {name} not logged")
         index = active.next_index
@@ -164,7 +232,9 @@ class RunManager:
             end = RunEnd(status, output=fields.get("content"), error=fields.get("error"))
             await self._save_session(active)
         self.appender.add(active.record.run_id, event, end)
-        if end is not None or self.appender.congested:
+        # a step that must not run twice starts only once its start is logged: after a crash
+        # the log then knows it may have run
+        if end is not None or self.appender.congested or fields.get("rerunnable") is False:
             await self.appender.durable()
 
     async def _save_session(self, active: _ActiveRun) -> None:
@@ -175,30 +245,42 @@ class RunManager:
             Session(record.session_id, record.workflow_id, record.user_id, to_jsonable(active.context.session_state))
         )
 
-    async def _drive(
-        self, active: _ActiveRun, workflow: Workflow, message: Any, additional_data: dict[str, Any] | None
-    ) -> None:
+    async def _drive(self, active: _ActiveRun, body: Callable[[], Awaitable[None]]) -> None:
+        """Run ``body`` and end the run if it did not: cancelled by request, or broken.
+        An interrupted run (shutdown) is not ended: it stays ``running``, to be resumed."""
         try:
-            await workflow.run(active.context, message, additional_data)
+            await body()
         except asyncio.CancelledError:
-            if not active.ended:
+            if not active.ended and not active.interrupted:
                 await active.context.emit(ev.WORKFLOW_CANCELLED, {"reason": "cancelled by request"})
-        except Exception as exc:  # only a broken log gets here: the engine reports step errors itself
+        except Exception as exc:  # a broken log or a stored input that no longer validates
             logger.exception("run %s failed outside its steps", active.record.run_id)
-            if not active.ended:
+            if not active.ended and not active.interrupted:
                 await active.context.emit(ev.WORKFLOW_ERROR, {"error": str(exc), "error_type": type(exc).__name__})
         finally:
             self._active.pop(active.record.run_id, None)
 
     async def cancel(self, run_id: str) -> None:
-        """Cancel a running run; it ends with ``WorkflowCancelled``."""
+        """Cancel a running run, here or on the replica that runs it; it ends with ``WorkflowCancelled``."""
+        if self._cancel_here(run_id):
+            return
+        record = await self.log.get_run(run_id)
+        if record is None:
+            raise UnknownRun(run_id)
+        if record.status != RunStatus.RUNNING:
+            raise RunNotActive(f"Run {run_id} is not running (status: {record.status})")
+        if record.owner is None or record.owner == self.owner:
+            raise RunNotActive(f"Run {run_id} is not running here (status: {record.status})")
+        if not await self.hub.request_cancel(record.owner, run_id):
+            raise RunNotActive(f"Run {run_id} is owned by {record.owner}, which cannot be reached")
+
+    def _cancel_here(self, run_id: str) -> bool:
+        """Cancel ``run_id`` if this process runs it (also what other replicas' requests call)."""
         active = self._active.get(run_id)
         if active is None or active.task is None:
-            record = await self.log.get_run(run_id)
-            if record is None:
-                raise UnknownRun(run_id)
-            raise RunNotActive(f"Run {run_id} is not running here (status: {record.status})")
+            return False
         active.task.cancel()
+        return True
 
     async def wait(self, run_id: str) -> None:
         """Return when a run started here has ended and its last event is in the log."""
@@ -220,3 +302,8 @@ class RunManager:
 
     def is_local(self, run_id: str) -> bool:
         return run_id in self._active
+
+
+def _lost(error: str) -> dict[str, Any]:
+    """The fields of the ``WorkflowError`` that ends a run which cannot be resumed."""
+    return {"error": error, "error_type": "ResumeFailed"}

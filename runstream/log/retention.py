@@ -1,0 +1,113 @@
+"""Retention: how long finished runs are kept, as a policy rather than an accident.
+
+By default everything is kept for ever. ``RetentionPolicy(keep_days=30)``
+deletes runs that finished more than 30 days ago, with their events;
+``outputs_only=True`` deletes only their events and keeps each run's row with
+its final output (a replay then says its events were pruned). Running runs
+are never touched. A server applies its policy periodically; apply one now
+with ``apply_retention(log, policy)`` or ``runstream retention``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from runstream.log import open_log
+from runstream.log.base import EventLog
+
+__all__ = ["RetentionPolicy", "apply_retention", "configure", "keep_applying", "main", "run"]
+
+logger = logging.getLogger(__name__)
+
+DAY = 86400.0
+
+
+@dataclass(frozen=True)
+class RetentionPolicy:
+    """``keep_days=None`` keeps every run for ever; else runs finished longer ago than that
+    lose their events, and, unless ``outputs_only``, their rows too."""
+
+    keep_days: float | None = None
+    outputs_only: bool = False
+
+    def __post_init__(self) -> None:
+        if self.keep_days is not None and self.keep_days < 0:
+            raise ValueError("keep_days must be 0 or more (or None to keep runs for ever)")
+
+    @classmethod
+    def from_env(cls) -> RetentionPolicy:
+        """``RUNSTREAM_RETENTION_DAYS`` and ``RUNSTREAM_RETENTION_OUTPUTS_ONLY`` (``1``/``true``)."""
+        days = os.environ.get("RUNSTREAM_RETENTION_DAYS")
+        outputs_only = os.environ.get("RUNSTREAM_RETENTION_OUTPUTS_ONLY", "").lower() in ("1", "true", "yes")
+        return cls(float(days) if days else None, outputs_only)
+
+
+async def apply_retention(log: EventLog, policy: RetentionPolicy, now: float | None = None) -> int:
+    """Prune what ``policy`` no longer keeps, in small transactions (appends go on between
+    them); returns how many runs were pruned."""
+    if policy.keep_days is None:
+        return 0
+    cutoff = (time.time() if now is None else now) - policy.keep_days * DAY
+    total = 0
+    while pruned := await log.prune_runs(cutoff, keep_outputs=policy.outputs_only):
+        total += pruned
+    return total
+
+
+async def keep_applying(log: EventLog, policy: RetentionPolicy, interval: float = 3600.0) -> None:
+    """Apply ``policy`` now and then every ``interval`` seconds, until cancelled."""
+    while True:
+        try:
+            pruned = await apply_retention(log, policy)
+            if pruned:
+                logger.info("retention pruned %d finished runs", pruned)
+        except Exception:  # a database hiccup: the next round tries again
+            logger.exception("applying the retention policy failed")
+        await asyncio.sleep(interval)
+
+
+async def _prune(database_url: str, policy: RetentionPolicy) -> int:
+    log = open_log(database_url)
+    await log.open()
+    try:
+        return await apply_retention(log, policy)
+    finally:
+        await log.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m runstream.log.retention --database-url URL --keep-days N [--outputs-only]``."""
+    parser = argparse.ArgumentParser(prog="runstream retention", description="Apply a retention policy now.")
+    configure(parser)
+    args = parser.parse_args(argv)
+    return run(args)
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """The options of the retention command."""
+    parser.add_argument("--database-url", default=os.environ.get("RUNSTREAM_DATABASE_URL"),
+                        help="sqlite:///PATH or postgresql://... (default: env RUNSTREAM_DATABASE_URL)")
+    parser.add_argument("--keep-days", type=float, required=True, help="keep runs finished in the last N days")
+    parser.add_argument("--outputs-only", action="store_true",
+                        help="for older runs, delete only their events and keep each run's final output")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Prune with the parsed options; prints how many runs were pruned."""
+    if not args.database_url:
+        raise SystemExit("error: --database-url (or RUNSTREAM_DATABASE_URL) is required")
+    policy = RetentionPolicy(args.keep_days, args.outputs_only)
+    pruned = asyncio.run(_prune(args.database_url, policy))
+    what = "events deleted, final outputs kept" if policy.outputs_only else "deleted"
+    print(f"{pruned} runs finished more than {args.keep_days:g} days ago: {what}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

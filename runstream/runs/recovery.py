@@ -1,0 +1,229 @@
+"""Crash recovery: a run whose owner died is claimed and resumed from its last completed step.
+
+Each server process holds a lease in the log, renewed every ``ttl / 3``
+seconds. A running run is an orphan when its owner has no live lease (it
+expired, or was released at shutdown) or is a process of this host that is
+gone (so a restart after ``kill -9`` resumes at once, without waiting for the
+lease to expire). Any server may claim an orphan: ``claim_run`` compares and
+sets the owner, so of several replicas exactly one wins.
+
+Resuming is a fold over the run's own log (history is the truth): the
+completion events give back the outputs of the finished steps, which are not
+run again; the steps that had started but not completed run again from their
+start, unless one of them said it cannot be re-run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from runstream.engine.io import StepOutput
+from runstream.engine.step import StepBase
+from runstream.events import COMPLETION_EVENTS, StoredEvent
+from runstream.log.base import EventLog, RunRecord
+
+__all__ = [
+    "DEFAULT_LEASE_TTL",
+    "InterruptedStep",
+    "Recovery",
+    "ResumePlan",
+    "load_resume_plan",
+    "owner_process_gone",
+    "plan_resume",
+]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_LEASE_TTL = 15.0
+"""Seconds a replica's runs stay its own after its last heartbeat."""
+
+_PAGE = 1000
+
+
+@dataclass(frozen=True)
+class InterruptedStep:
+    """A part of the run that had started but not completed when its server stopped."""
+
+    path: str
+    name: str | None
+    rerunnable: bool
+
+
+@dataclass
+class ResumePlan:
+    """What a run's log says about where to resume it."""
+
+    next_index: int = 0
+    completed: dict[str, StepOutput] = field(default_factory=dict)
+    interrupted: list[InterruptedStep] = field(default_factory=list)
+
+    @property
+    def blocked_by(self) -> InterruptedStep | None:
+        """The interrupted step that must not run twice, if any: the run then ends in error."""
+        return next((step for step in self.interrupted if not step.rerunnable), None)
+
+    def resume_index(self, steps: Sequence[StepBase]) -> int | None:
+        """The top-level step the run resumes from; None when only its end is left."""
+        for index in range(len(steps)):
+            output = self.completed.get(str(index))
+            if output is None:
+                return index
+            if output.stop:
+                return None
+        return None
+
+    def resumed_fields(self, steps: Sequence[StepBase]) -> dict[str, Any]:
+        """The fields of the ``WorkflowResumed`` event."""
+        index = self.resume_index(steps)
+        name = steps[index].name if index is not None else None
+        return {
+            "resumed_from_step": name,
+            "resumed_from_step_index": index,
+            "completed_steps": len(self.completed),
+            "interrupted_steps": [step.path for step in self.interrupted],
+            "message": f"Resumed from step {name!r}" if name else "Resumed after its last step",
+        }
+
+
+def _relevant(event: StoredEvent) -> bool:
+    return event.name in COMPLETION_EVENTS or event.name.endswith("Started")
+
+
+def plan_resume(events: Iterable[StoredEvent]) -> ResumePlan:
+    """Fold a run's events (in order; others than starts and completions may be left out,
+    except the last) into the outputs of its completed parts and its interrupted steps."""
+    plan = ResumePlan()
+    started: dict[str, InterruptedStep] = {}
+    for event in events:
+        plan.next_index = event.index + 1
+        if not _relevant(event):
+            continue
+        data = orjson.loads(event.data)
+        path = data.get("step_path")
+        if path is None:
+            continue
+        if event.name in COMPLETION_EVENTS:
+            plan.completed[path] = StepOutput(
+                content=data.get("content"),
+                step_name=data.get("step_name"),
+                success=data.get("success", True),
+                error=data.get("error"),
+                stop=data.get("stop", False),
+            )
+        else:
+            started[path] = InterruptedStep(path, data.get("step_name"), data.get("rerunnable", True))
+    plan.interrupted = [step for path, step in started.items() if path not in plan.completed]
+    _link_children(plan.completed)
+    return plan
+
+
+def _segment_key(path: str) -> tuple[str, int]:
+    """Order siblings as the engine does: ``2``, ``10``, ``i2``, ``i10`` by their number."""
+    segment = path.rsplit(".", 1)[-1]
+    digits = segment.lstrip("abcdefghijklmnopqrstuvwxyz")
+    return segment[: len(segment) - len(digits)], int(digits) if digits.isdigit() else 0
+
+
+def _link_children(completed: dict[str, StepOutput]) -> None:
+    """Give composite outputs their children's outputs back, so later steps find them by name."""
+    for path in sorted(completed, key=_segment_key):
+        parent, dot, _ = path.rpartition(".")
+        if dot and parent in completed:
+            completed[parent].steps.append(completed[path])
+
+
+async def load_resume_plan(log: EventLog, run_id: str) -> ResumePlan:
+    """Read a run's log, keeping only what resuming needs, and fold it."""
+    kept: list[StoredEvent] = []
+    start = 0
+    while page := await log.read(run_id, start, _PAGE):
+        kept.extend(event for event in page if _relevant(event))
+        start = page[-1].index + 1
+    if start and (not kept or kept[-1].index != start - 1):
+        kept.append(StoredEvent(start - 1, "", "{}"))  # only its index matters
+    return plan_resume(kept)
+
+
+def owner_process_gone(owner: str) -> bool:
+    """True when ``owner`` (``host:pid:nonce``) names a process of this host that no longer exists."""
+    host, _, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit() or int(pid_text) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+class Recovery:
+    """Keeps this process's lease alive and resumes orphaned runs: at start-up, then every ``ttl / 3`` s."""
+
+    def __init__(
+        self, log: EventLog, owner: str, resume: Callable[[RunRecord], Awaitable[None]], ttl: float = DEFAULT_LEASE_TTL
+    ) -> None:
+        self.log = log
+        self.owner = owner
+        self.resume = resume
+        self.ttl = ttl
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self.log.renew_lease(self.owner, self.ttl)
+        await self.scan()
+        self._task = asyncio.create_task(self._beat(), name="runstream-recovery")
+
+    async def close(self) -> None:
+        """Stop renewing and scanning (the lease stays until ``release``)."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def release(self) -> None:
+        """Hand this process's runs over to whoever starts next, at once."""
+        await self.log.release_lease(self.owner)
+
+    async def scan(self) -> list[str]:
+        """Claim and resume every orphaned run; returns their ids."""
+        live = await self.log.live_owners()
+        resumed = []
+        for run in await self.log.running_runs():
+            if run.owner == self.owner or not self._orphaned(run, live):
+                continue
+            previous = run.owner
+            if not await self.log.claim_run(run.run_id, self.owner, previous):
+                continue  # another replica was quicker
+            logger.info("resuming run %s of %s (owner %s is gone)", run.run_id, run.workflow_id, previous)
+            run.owner = self.owner
+            try:
+                await self.resume(run)
+            except Exception:  # e.g. its log could not be read: give it back, the next scan retries
+                logger.exception("could not resume run %s", run.run_id)
+                await self.log.claim_run(run.run_id, previous or "", self.owner)
+                continue
+            resumed.append(run.run_id)
+        return resumed
+
+    @staticmethod
+    def _orphaned(run: RunRecord, live: set[str]) -> bool:
+        return run.owner is None or run.owner not in live or owner_process_gone(run.owner)
+
+    async def _beat(self) -> None:
+        while True:
+            await asyncio.sleep(self.ttl / 3)
+            try:
+                await self.log.renew_lease(self.owner, self.ttl)
+                await self.scan()
+            except Exception:  # a database hiccup: the next beat tries again
+                logger.exception("lease renewal or orphan scan failed")
