@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
-from collections.abc import AsyncIterator, Sequence
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -11,67 +13,128 @@ import uvicorn
 from fastapi import FastAPI, WebSocket
 
 from runstream.engine.workflow import Workflow
+from runstream.fanout import open_hub
 from runstream.fanout.base import Hub
-from runstream.fanout.local import LocalHub
 from runstream.log import open_log
 from runstream.log.base import EventLog
+from runstream.log.retention import RetentionPolicy, keep_applying
+from runstream.runs.recovery import DEFAULT_LEASE_TTL
 from runstream.runs.manager import RunManager
+from runstream.server.http_errors import install_error_handlers
 from runstream.server.routes import router
 from runstream.server.websocket import WorkflowSocket
 
-__all__ = ["Server", "DEFAULT_DATABASE_URL", "DEFAULT_MAX_MESSAGE_SIZE"]
+__all__ = ["Server", "DEFAULT_DATABASE_URL", "DEFAULT_MAX_MESSAGE_SIZE", "DEFAULT_SSE_HEARTBEAT", "SHUTDOWN_GRACE"]
 
 DEFAULT_DATABASE_URL = "sqlite:///data/runstream.db"
 DEFAULT_MAX_MESSAGE_SIZE = 256 * 1024
+DEFAULT_SSE_HEARTBEAT = 15.0
+SHUTDOWN_GRACE = 5.0
+"""Seconds ``serve`` lets open HTTP streams end after SIGTERM before it cancels them."""
 
 
 class Server:
     """``Server(workflows=[...])``, then ``.serve(port=7777)`` or mount ``.app`` in any ASGI server.
 
     ``database_url``: ``sqlite:///PATH`` (default ``RUNSTREAM_DATABASE_URL`` or
-    ``data/runstream.db``) or ``postgresql://...``. ``security_key``: clients must
+    ``data/runstream.db``) or ``postgresql://...``. ``redis_url``: ``redis://...``
+    (default ``RUNSTREAM_REDIS_URL``) when several replicas share one PostgreSQL
+    log; without it, live events stay in this process. ``security_key``: clients must
     ``authenticate`` with it (default ``RUNSTREAM_SECURITY_KEY`` or ``OS_SECURITY_KEY``).
+    ``retention``: how long finished runs are kept (default ``RetentionPolicy.from_env()``:
+    for ever). ``lease_ttl``: seconds after which a silent replica's runs are taken over
+    (docs/recovery.md).
     """
 
     def __init__(
         self,
         workflows: Sequence[Workflow],
         database_url: str | None = None,
+        redis_url: str | None = None,
         log: EventLog | None = None,
         hub: Hub | None = None,
         security_key: str | None = None,
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
         title: str = "runstream",
+        sse_heartbeat: float = DEFAULT_SSE_HEARTBEAT,
+        retention: RetentionPolicy | None = None,
+        lease_ttl: float = DEFAULT_LEASE_TTL,
     ) -> None:
         self.database_url = database_url or os.environ.get("RUNSTREAM_DATABASE_URL") or DEFAULT_DATABASE_URL
+        self.redis_url = redis_url or os.environ.get("RUNSTREAM_REDIS_URL") or None
         self.security_key = (
             security_key or os.environ.get("RUNSTREAM_SECURITY_KEY") or os.environ.get("OS_SECURITY_KEY") or None
         )
         self.max_message_size = max_message_size
-        self.manager = RunManager(log or open_log(self.database_url), hub or LocalHub(), workflows)
+        self.sse_heartbeat = sse_heartbeat  # seconds of silence before an SSE stream sends `: ping`
+        self.retention = retention or RetentionPolicy.from_env()
+        self.manager = RunManager(
+            log or open_log(self.database_url), hub or open_hub(self.redis_url), workflows, lease_ttl=lease_ttl
+        )
+        self._sockets: set[WorkflowSocket] = set()
         self.app = self._build_app(title)
+
+    async def drain(self) -> None:
+        """Begin a graceful shutdown: take no new runs, and send every WebSocket client
+        ``server_shutdown`` so it reconnects (after the restart, or to another replica)."""
+        self.manager.stop_accepting()
+        await asyncio.gather(*(s.shutdown() for s in list(self._sockets)), return_exceptions=True)
 
     def _build_app(self, title: str) -> FastAPI:
         @asynccontextmanager
         async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             await self.manager.start()
+            pruning = None
+            if self.retention.keep_days is not None:
+                pruning = asyncio.create_task(keep_applying(self.manager.log, self.retention))
             try:
                 yield
             finally:
+                if pruning is not None:
+                    pruning.cancel()
+                    await asyncio.gather(pruning, return_exceptions=True)
+                await self.drain()
                 await self.manager.close()
 
         app = FastAPI(title=title, lifespan=lifespan)
         app.state.server = self
+        install_error_handlers(app)
         app.include_router(router)
 
         @app.websocket("/workflows/ws")
         async def workflows_ws(websocket: WebSocket) -> None:
-            await WorkflowSocket(websocket, self.manager, self.security_key, self.max_message_size).serve()
+            connection = WorkflowSocket(websocket, self.manager, self.security_key, self.max_message_size)
+            self._sockets.add(connection)
+            try:
+                await connection.serve()
+            finally:
+                self._sockets.discard(connection)
 
         return app
 
     def serve(self, host: str = "0.0.0.0", port: int = 7777, **uvicorn_options: Any) -> None:
-        """Run the server in this process until interrupted."""
-        options: dict[str, Any] = {"ws_max_size": self.max_message_size, "log_level": "info"}
+        """Run the server in this process until SIGINT or SIGTERM, then shut down gracefully:
+        ``drain``, let HTTP streams end (``SHUTDOWN_GRACE`` s at most), leave runs to resume."""
+        options: dict[str, Any] = {
+            "ws_max_size": self.max_message_size,
+            "log_level": "info",
+            "timeout_graceful_shutdown": SHUTDOWN_GRACE,
+        }
         options.update(uvicorn_options)
-        uvicorn.run(self.app, host=host, port=port, **options)
+        server = _DrainingUvicorn(uvicorn.Config(self.app, host=host, port=port, **options), self.drain)
+        server.run()
+        if not server.started:
+            raise SystemExit(3)  # as uvicorn.run: the app or the socket failed to start
+
+
+class _DrainingUvicorn(uvicorn.Server):
+    """uvicorn closes WebSockets (1012) before the app's shutdown runs; this lets the app
+    say goodbye first."""
+
+    def __init__(self, config: uvicorn.Config, drain: Callable[[], Awaitable[None]]) -> None:
+        super().__init__(config)
+        self._drain = drain
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        await self._drain()
+        await super().shutdown(sockets)

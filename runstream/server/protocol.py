@@ -123,7 +123,12 @@ def plan_reconnect(run: RunRecord, last_event_index: int | None, current_count: 
                 run_id=run.run_id,
                 status=run.status,
                 total_events=current_count,
-                message=f"Run has finished ({run.status}); replaying all {current_count} events",
+                message=(
+                    f"Run has finished ({run.status}); replaying all {current_count} events"
+                    if current_count
+                    else f"Run has finished ({run.status}); its events were deleted by the retention "
+                    "policy, only its final output is kept"
+                ),
             ),
             after=-1,
         )

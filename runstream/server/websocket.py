@@ -47,6 +47,7 @@ class WorkflowSocket:
         self.authenticated = security_key is None
         self._send_lock = asyncio.Lock()
         self._streams: set[asyncio.Task[None]] = set()
+        self._closing = False
 
     async def serve(self) -> None:
         await self.websocket.accept()
@@ -69,6 +70,24 @@ class WorkflowSocket:
             for task in self._streams:
                 task.cancel()
             await asyncio.gather(*self._streams, return_exceptions=True)
+
+    async def shutdown(self) -> None:
+        """The server is stopping: stop streaming, tell the client (it should reconnect with
+        its last ``event_index``, after the restart or to another replica), close with 1012."""
+        self._closing = True
+        for task in self._streams:
+            task.cancel()
+        await asyncio.gather(*self._streams, return_exceptions=True)
+        notice = control(
+            "server_shutdown",
+            message="Server is shutting down; reconnect with your last event_index to continue",
+            reconnect=True,
+        )
+        try:
+            await self.send(notice)
+            await self.websocket.close(1012, "server restart")
+        except (WebSocketDisconnect, OSError, RuntimeError):  # the client had already gone
+            logger.debug("client left before the shutdown notice")
 
     async def send(self, text: str) -> None:
         async with self._send_lock:
@@ -123,6 +142,8 @@ class WorkflowSocket:
     def _stream(
         self, run_id: str, after: int, subscribe_after: int | None = None, subscribed: str | None = None
     ) -> None:
+        if self._closing:
+            return
         task = asyncio.create_task(self._pump(run_id, after, subscribe_after, subscribed))
         self._streams.add(task)
         task.add_done_callback(self._streams.discard)

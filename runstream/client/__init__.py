@@ -1,0 +1,20 @@
+"""A Python client for runstream servers: ``Client`` (async) and ``SyncClient``."""
+
+from runstream.client.client import DEFAULT_URL, Client, Transport
+from runstream.client.cursor import Backoff, FollowCursor, SSEParser
+from runstream.client.errors import ConnectionLost, ServerError
+from runstream.client.event import Event
+from runstream.client.sync import SyncClient
+
+__all__ = [
+    "DEFAULT_URL",
+    "Backoff",
+    "Client",
+    "ConnectionLost",
+    "Event",
+    "FollowCursor",
+    "SSEParser",
+    "ServerError",
+    "SyncClient",
+    "Transport",
+]

@@ -1,0 +1,167 @@
+"""``Client``: start, follow, replay, cancel and list runs of a runstream server.
+
+``follow`` survives dropped connections: it reconnects with backoff and
+resumes after the last event it yielded, so its caller sees every event once,
+in order, through the terminal event. WebSocket by default, SSE as an option.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from dataclasses import fields
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Literal
+
+import httpx
+from websockets.exceptions import WebSocketException
+
+from runstream.client.cursor import Backoff, FollowCursor
+from runstream.client.errors import ConnectionLost
+from runstream.client.event import Event
+from runstream.client.http import http_client, raise_for_error
+from runstream.client.sse import sse_events
+from runstream.client.ws import ws_events
+from runstream.log.base import RunRecord
+
+if TYPE_CHECKING:
+    from runstream.client.sync import SyncClient
+
+__all__ = ["Client", "DEFAULT_URL", "Transport"]
+
+DEFAULT_URL = "http://127.0.0.1:7777"
+Transport = Literal["ws", "sse"]
+RETRIABLE: tuple[type[BaseException], ...] = (
+    OSError, TimeoutError, ConnectionLost, WebSocketException, httpx.TransportError,
+)
+_RUN_FIELDS = {f.name for f in fields(RunRecord)}
+
+
+class Client:
+    """``async with Client("http://host:7777") as client: run_id = await client.start(...)``.
+
+    ``retries``: consecutive failed reconnects before ``follow`` gives up (None: never).
+    ``on_reconnect(error, delay)`` is told about each drop, e.g. to show it.
+    """
+
+    def __init__(
+        self,
+        url: str = DEFAULT_URL,
+        token: str | None = None,
+        transport: Transport = "ws",
+        retries: int | None = 20,
+        backoff: tuple[float, float] = (0.1, 5.0),
+        on_reconnect: Callable[[BaseException, float], None] | None = None,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self.token = token
+        self.transport = transport
+        self.retries = retries
+        self.backoff = backoff
+        self.on_reconnect = on_reconnect
+        self.http = http_client(self.url, token)
+        self._workflow_of: dict[str, str] = {}
+
+    @property
+    def ws_url(self) -> str:
+        return "ws" + self.url.removeprefix("http") + "/workflows/ws"
+
+    async def __aenter__(self) -> Client:
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self.http.aclose()
+
+    def sync(self) -> SyncClient:
+        """This client's settings behind a blocking API (``SyncClient``)."""
+        from runstream.client.sync import SyncClient
+
+        return SyncClient(self.url, self.token, self.transport, self.retries, self.backoff, self.on_reconnect)
+
+    # -- requests ------------------------------------------------------------
+
+    async def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = await self.http.request(method, path, **kwargs)
+        await raise_for_error(response)
+        return response.json()
+
+    async def workflows(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = await self._request("GET", "/workflows")
+        return result
+
+    async def start(
+        self, workflow_id: str, message: Any, session_id: str | None = None, user_id: str | None = None
+    ) -> str:
+        """Start a run in the background and return its id at once."""
+        body = {"message": message, "stream": False, "background": True, "session_id": session_id, "user_id": user_id}
+        run = await self._request("POST", f"/workflows/{workflow_id}/runs", json=body)
+        self._workflow_of[run["run_id"]] = workflow_id
+        return str(run["run_id"])
+
+    async def get_run(self, run_id: str) -> RunRecord:
+        data = await self._request("GET", f"/runs/{run_id}")
+        self._workflow_of[run_id] = data["workflow_id"]
+        return RunRecord(**{k: v for k, v in data.items() if k in _RUN_FIELDS})
+
+    async def runs(
+        self,
+        workflow_id: str | None = None,
+        status: str | None = None,
+        session_id: str | None = None,
+        user_id: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[RunRecord]:
+        """Runs, newest first, filtered and paginated by the server."""
+        params = {"workflow_id": workflow_id, "status": status, "session_id": session_id, "user_id": user_id,
+                  "limit": limit, "offset": offset}
+        rows = await self._request("GET", "/runs", params={k: v for k, v in params.items() if v is not None})
+        return [RunRecord(**{k: v for k, v in row.items() if k in _RUN_FIELDS}) for row in rows]
+
+    async def cancel(self, run_id: str) -> None:
+        """Cancel a running run (it ends with ``WorkflowCancelled``); ``ServerError`` if it is not running."""
+        workflow_id = await self._workflow_id(run_id)
+        await self._request("POST", f"/workflows/{workflow_id}/runs/{run_id}/cancel")
+
+    async def _workflow_id(self, run_id: str) -> str:
+        if run_id not in self._workflow_of:
+            await self.get_run(run_id)
+        return self._workflow_of[run_id]
+
+    # -- streams -------------------------------------------------------------
+
+    async def follow(self, run_id: str, after: int | None = None) -> AsyncIterator[Event]:
+        """Every event of ``run_id`` after index ``after`` (all when None), once each, through the
+        terminal event, reconnecting by itself when the connection drops."""
+        cursor = FollowCursor(run_id, -1 if after is None else after)
+        backoff = Backoff(*self.backoff)
+        while not cursor.done:
+            try:
+                async for event in self._connect(cursor):
+                    backoff.reset()
+                    yield event
+            except RETRIABLE as exc:
+                if self.retries is not None and backoff.failures >= self.retries:
+                    raise
+                delay = backoff.next_delay()
+                if self.on_reconnect is not None:
+                    self.on_reconnect(exc, delay)
+                await asyncio.sleep(delay)
+
+    def replay(self, run_id: str) -> AsyncIterator[Event]:
+        """Every event of a run from index 0 (live through its end if it is still running)."""
+        return self.follow(run_id)
+
+    async def _connect(self, cursor: FollowCursor) -> AsyncIterator[Event]:
+        if self.transport == "ws":
+            async for event in ws_events(self.ws_url, cursor, self.token):
+                yield event
+            return
+        workflow_id = await self._workflow_id(cursor.run_id)
+        async for event in sse_events(self.http, f"/workflows/{workflow_id}/runs/{cursor.run_id}/events", cursor):
+            yield event

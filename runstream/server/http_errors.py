@@ -1,0 +1,101 @@
+"""Every HTTP error is JSON of one shape: ``{"detail": "...", "code": "..."}``.
+
+Clients branch on ``code`` (stable), people read ``detail``. Domain errors
+(``runstream.errors``) keep their own codes; HTTP-only ones are ``ApiError``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from runstream.errors import (
+    InvalidInput,
+    ProtocolError,
+    RunNotActive,
+    RunstreamError,
+    ShuttingDown,
+    UnknownRun,
+    UnknownWorkflow,
+)
+
+__all__ = ["ApiError", "ErrorBody", "error_responses", "install_error_handlers", "status_of"]
+
+_STATUS: dict[type[RunstreamError], int] = {
+    UnknownWorkflow: 404,
+    UnknownRun: 404,
+    InvalidInput: 422,
+    ProtocolError: 422,
+    RunNotActive: 409,
+    ShuttingDown: 503,
+}
+
+
+class ApiError(RunstreamError):
+    """An HTTP-only error: ``unauthorized``, ``unknown_session``, ``invalid_request``..."""
+
+    def __init__(self, status: int, detail: str, code: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.code = code
+
+
+class ErrorBody(BaseModel):
+    """The body of every error response."""
+
+    detail: str
+    code: str
+
+
+def status_of(exc: RunstreamError) -> int:
+    if isinstance(exc, ApiError):
+        return exc.status
+    for kind, status in _STATUS.items():
+        if isinstance(exc, kind):
+            return status
+    return 400
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` for a route's OpenAPI entry: each status with the ``ErrorBody`` model."""
+    words = {401: "Missing or wrong bearer token", 404: "Unknown workflow, run or session",
+             409: "The run is not running", 422: "Invalid request data",
+             503: "The server is shutting down and takes no new runs"}
+    return {s: {"model": ErrorBody, "description": words.get(s, "Error")} for s in statuses}
+
+
+def _json(status: int, detail: str, code: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"detail": detail, "code": code}, status_code=status, headers=headers)
+
+
+async def _on_runstream_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RunstreamError)
+    headers = {"WWW-Authenticate": "Bearer"} if status_of(exc) == 401 else None
+    return _json(status_of(exc), str(exc), exc.code, headers)
+
+
+async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    problems = []
+    for error in exc.errors():
+        where = ".".join(str(p) for p in error["loc"] if p not in ("body", "query", "path", "header", "form"))
+        problems.append(f"{where or 'request'}: {error['msg']}")
+    return _json(422, "; ".join(problems) or "Invalid request", "invalid_request")
+
+
+async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    return _json(exc.status_code, str(exc.detail), code, exc.headers)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Make every error of ``app`` an ``ErrorBody``."""
+    app.add_exception_handler(RunstreamError, _on_runstream_error)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, _on_http_error)
