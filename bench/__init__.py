@@ -1,0 +1,1 @@
+"""Benchmarks: runstream side by side with AgentOS and a bare WebSocket floor (see README.md)."""
