@@ -4,14 +4,33 @@ Start a run, leave, reconnect with the last ``event_index`` seen, catch up
 with no gap, and replay a finished run from event 0, over WebSocket and SSE.
 """
 
-from runstream.agents import Agent
-from runstream.engine import RunContext, Step, StepBase, StepInput, StepOutput, StepScope, Workflow
+import importlib
+from typing import Any
+
+from runstream.agents import Agent, Tool, tool
+from runstream.client import Client, Event, ServerError, SyncClient
+from runstream.engine import (
+    Condition,
+    Loop,
+    Parallel,
+    Router,
+    RunContext,
+    Step,
+    StepBase,
+    StepInput,
+    StepOutput,
+    StepScope,
+    Steps,
+    Workflow,
+    as_step,
+)
 from runstream.errors import (
     InvalidInput,
     ModelError,
     ProtocolError,
     RunNotActive,
     RunstreamError,
+    ShuttingDown,
     StepFailed,
     UnknownRun,
     UnknownWorkflow,
@@ -19,18 +38,29 @@ from runstream.errors import (
 from runstream.events import StoredEvent
 from runstream.fanout import LocalHub
 from runstream.log import RunRecord, RunStatus, SQLiteLog, open_log
-from runstream.models import DemoModel, OpenAIChat, Usage
+from runstream.log.retention import RetentionPolicy, apply_retention
+from runstream.models import DemoModel, Model, OpenAIChat, ToolCall, ToolSpec, Usage
 from runstream.runs import RunManager
 from runstream.server import Server
 
 __all__ = [
     "Agent",
+    "Client",
+    "Condition",
     "DemoModel",
+    "Event",
     "InvalidInput",
     "LocalHub",
+    "Loop",
+    "Model",
     "ModelError",
     "OpenAIChat",
+    "Parallel",
+    "PostgresLog",
     "ProtocolError",
+    "RedisHub",
+    "RetentionPolicy",
+    "Router",
     "RunContext",
     "RunManager",
     "RunNotActive",
@@ -39,18 +69,46 @@ __all__ = [
     "RunstreamError",
     "SQLiteLog",
     "Server",
+    "ServerError",
+    "ShuttingDown",
     "Step",
     "StepBase",
     "StepFailed",
     "StepInput",
     "StepOutput",
     "StepScope",
+    "Steps",
     "StoredEvent",
+    "SyncClient",
+    "Tool",
+    "ToolCall",
+    "ToolSpec",
     "UnknownRun",
     "UnknownWorkflow",
     "Usage",
     "Workflow",
+    "apply_retention",
+    "as_step",
     "open_log",
+    "tool",
 ]
 
 __version__ = "0.1.0"
+
+_OPTIONAL = {
+    "PostgresLog": ("runstream.log.postgres", "asyncpg", "postgres"),
+    "RedisHub": ("runstream.fanout.redis", "redis", "redis"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Backends whose dependency is an optional extra load on first use."""
+    if name not in _OPTIONAL:
+        raise AttributeError(f"module 'runstream' has no attribute {name!r}")
+    module, dependency, extra = _OPTIONAL[name]
+    try:
+        return getattr(importlib.import_module(module), name)
+    except ModuleNotFoundError as exc:
+        if exc.name != dependency:
+            raise
+        raise ImportError(f"runstream.{name} needs {dependency}: pip install 'runstream[{extra}]'") from exc
