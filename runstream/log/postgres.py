@@ -16,6 +16,7 @@ import orjson
 
 from runstream.events import StoredEvent
 from runstream.log.base import AppendBatch, RunRecord, RunStatus, Session
+from runstream.log.rows import RUN_COLUMNS, dumps, run_from_row, session_from_row
 
 __all__ = ["PostgresLog"]
 
@@ -60,11 +61,6 @@ CREATE TABLE IF NOT EXISTS sessions (
 
 _SCHEMA_LOCK = 0x72756E73  # replicas starting together create the tables one at a time
 
-_RUN_COLUMNS = (
-    "run_id, workflow_id, workflow_name, session_id, user_id, status, input, output, error, owner, "
-    "created_at, updated_at, "
-    "(SELECT COALESCE(MAX(event_index) + 1, 0) FROM events e WHERE e.run_id = runs.run_id)"
-)
 
 _EVENT_COLUMNS = ["run_id", "event_index", "name", "data"]
 
@@ -81,34 +77,12 @@ _END_RUNS = (
 )
 
 
-def _dumps(value: Any) -> str | None:
-    return None if value is None else orjson.dumps(value).decode()
 
 
-def _loads(text: str | None) -> Any:
-    return None if text is None else orjson.loads(text)
 
 
-def _run(row: asyncpg.Record) -> RunRecord:
-    return RunRecord(
-        run_id=row[0],
-        workflow_id=row[1],
-        workflow_name=row[2],
-        session_id=row[3],
-        user_id=row[4],
-        status=row[5],
-        input=_loads(row[6]),
-        output=_loads(row[7]),
-        error=row[8],
-        owner=row[9],
-        created_at=row[10],
-        updated_at=row[11],
-        event_count=row[12],
-    )
 
 
-def _session(row: asyncpg.Record) -> Session:
-    return Session(row[0], row[1], row[2], orjson.loads(row[3]), row[4], row[5])
 
 
 def _where(filters: dict[str, Any]) -> tuple[str, list[Any]]:
@@ -158,7 +132,7 @@ class PostgresLog:
         await self.pool.execute(
             "INSERT INTO runs VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)",
             run.run_id, run.workflow_id, run.workflow_name, run.session_id, run.user_id, run.status,
-            _dumps(run.input), _dumps(run.output), run.error, run.owner, run.created_at, run.updated_at,
+            dumps(run.input), dumps(run.output), run.error, run.owner, run.created_at, run.updated_at,
         )
 
     async def append(self, batch: AppendBatch) -> None:
@@ -171,7 +145,7 @@ class PostgresLog:
                     _END_RUNS,
                     [run_id for run_id, _ in ends],
                     [end.status for _, end in ends],
-                    [_dumps(end.output) for _, end in ends],
+                    [dumps(end.output) for _, end in ends],
                     [end.error for _, end in ends],
                     time.time(),
                 )
@@ -189,8 +163,8 @@ class PostgresLog:
         return 0 if last is None else last + 1
 
     async def get_run(self, run_id: str) -> RunRecord | None:
-        row = await self.pool.fetchrow(f"SELECT {_RUN_COLUMNS} FROM runs WHERE run_id=$1", run_id)
-        return _run(row) if row else None
+        row = await self.pool.fetchrow(f"SELECT {RUN_COLUMNS} FROM runs WHERE run_id=$1", run_id)
+        return run_from_row(row) if row else None
 
     async def list_runs(
         self,
@@ -206,10 +180,10 @@ class PostgresLog:
         )
         n = len(values)
         sql = (
-            f"SELECT {_RUN_COLUMNS} FROM runs WHERE {where} "
+            f"SELECT {RUN_COLUMNS} FROM runs WHERE {where} "
             f"ORDER BY created_at DESC, run_id LIMIT ${n + 1} OFFSET ${n + 2}"
         )
-        return [_run(row) for row in await self.pool.fetch(sql, *values, limit, offset)]
+        return [run_from_row(row) for row in await self.pool.fetch(sql, *values, limit, offset)]
 
     async def claim_run(self, run_id: str, owner: str, expected_owner: str | None) -> bool:
         result = await self.pool.execute(
@@ -221,9 +195,9 @@ class PostgresLog:
 
     async def running_runs(self) -> list[RunRecord]:
         rows = await self.pool.fetch(
-            f"SELECT {_RUN_COLUMNS} FROM runs WHERE status=$1 ORDER BY created_at", RunStatus.RUNNING
+            f"SELECT {RUN_COLUMNS} FROM runs WHERE status=$1 ORDER BY created_at", RunStatus.RUNNING
         )
-        return [_run(row) for row in rows]
+        return [run_from_row(row) for row in rows]
 
     # Leases use the database's clock, so replicas whose clocks disagree still agree on who is alive.
 
@@ -259,7 +233,7 @@ class PostgresLog:
             "WHERE session_id=$1",
             session_id,
         )
-        return _session(row) if row else None
+        return session_from_row(row) if row else None
 
     async def save_session(self, session: Session) -> None:
         now = time.time()
@@ -281,4 +255,4 @@ class PostgresLog:
             "SELECT session_id, workflow_id, user_id, state, created_at, updated_at FROM sessions "
             f"WHERE {where} ORDER BY updated_at DESC LIMIT ${n + 1} OFFSET ${n + 2}"
         )
-        return [_session(row) for row in await self.pool.fetch(sql, *values, limit, offset)]
+        return [session_from_row(row) for row in await self.pool.fetch(sql, *values, limit, offset)]
