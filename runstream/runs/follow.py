@@ -18,7 +18,9 @@ from runstream.log.base import EventLog
 
 __all__ = ["follow"]
 
-PAGE = 1000
+PAGE = 256
+"""Events a reader holds while it catches up from the log: with a thousand readers
+behind at once, this, not the live buffers (shared events), is what their memory is."""
 
 
 async def follow(
