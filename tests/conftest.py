@@ -18,6 +18,7 @@ import pytest
 import uvicorn
 
 from runstream import Server
+from tests.runkit import Valve
 from runstream.log import EventLog, open_log
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,6 +30,14 @@ REDIS_URL = os.environ.get("RUNSTREAM_TEST_REDIS_URL", "redis://127.0.0.1:6379/0
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture
+def valve() -> Iterator[Valve]:
+    """Holds a test workflow at a point; opened at teardown so no run is left waiting."""
+    valve = Valve()
+    yield valve
+    valve.open()
 
 
 @dataclass

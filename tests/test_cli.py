@@ -22,11 +22,6 @@ from tests.cutproxy import cutting_proxy
 from tests.runkit import Valve, demo_workflow, valve_workflow, wait_until
 
 
-@pytest.fixture
-def valve() -> Iterator[Valve]:
-    valve = Valve()
-    yield valve
-    valve.open()
 
 
 @pytest.fixture

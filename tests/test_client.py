@@ -90,11 +90,6 @@ def test_backoff_doubles_up_to_the_cap_and_resets() -> None:
 # -- against a real server ---------------------------------------------------
 
 
-@pytest.fixture
-def valve() -> Iterator[Valve]:
-    valve = Valve()
-    yield valve
-    valve.open()
 
 
 @pytest.fixture

@@ -13,11 +13,6 @@ from tests.conftest import RunningServer, serve_in_thread
 from tests.runkit import Valve, demo_workflow, parse_sse, schema_workflow, valve_workflow, wait_until
 
 
-@pytest.fixture
-def valve() -> Iterator[Valve]:
-    valve = Valve()
-    yield valve
-    valve.open()
 
 
 @pytest.fixture

@@ -12,20 +12,21 @@ from websockets.asyncio.client import connect
 
 from runstream import Agent, DemoModel, LocalHub, PostgresLog, RedisHub, Server, SQLiteLog, Step, StepInput, Workflow
 from tests.conftest import RunningServer, serve_in_thread
-from tests.wsclient import TERMINAL, Gate, indices, messages, read_run, recv, send
+from tests.runkit import Valve
+from tests.wsclient import TERMINAL, indices, messages, read_run, recv, send
 
 pytestmark = pytest.mark.anyio
 
 FOLLOWERS = 20
 
 
-def story(gate: Gate) -> Workflow:
-    """A burst of chunks, a wait at the gate, a burst more, then a paced agent."""
+def story(valve: Valve) -> Workflow:
+    """A burst of chunks, a wait at the valve, a burst more, then a paced agent."""
 
     async def draft(step_input: StepInput) -> AsyncIterator[str]:
         for i in range(30):
             yield f"a{i} "
-        await gate.wait()
+        await valve.wait()
         for i in range(200):
             yield f"b{i} "
 
@@ -33,15 +34,12 @@ def story(gate: Gate) -> Workflow:
     return Workflow(name="Story", id="story", steps=[Step(name="Draft", executor=draft), Step(name="Write", agent=writer)])
 
 
-@pytest.fixture
-def gate() -> Gate:
-    return Gate()
 
 
 @pytest.fixture
-def replicas(postgres_url: str, redis_url: str, gate: Gate) -> Iterator[tuple[RunningServer, RunningServer]]:
+def replicas(postgres_url: str, redis_url: str, valve: Valve) -> Iterator[tuple[RunningServer, RunningServer]]:
     def replica() -> Server:
-        return Server(workflows=[story(gate)], database_url=postgres_url, redis_url=redis_url)
+        return Server(workflows=[story(valve)], database_url=postgres_url, redis_url=redis_url)
 
     with serve_in_thread(replica()) as a, serve_in_thread(replica()) as b:
         yield a, b
@@ -74,18 +72,18 @@ async def follow_on(server: RunningServer, run_id: str, last: int | None, live: 
 
 
 async def test_clients_on_replica_b_follow_a_run_of_replica_a_gapless(
-    replicas: tuple[RunningServer, RunningServer], gate: Gate
+    replicas: tuple[RunningServer, RunningServer], valve: Valve
 ) -> None:
     a, b = replicas
     ws, run_id = await start_run(a)
-    _, seen = await read_run(ws, limit=10)  # the run now waits at the gate, mid-run
+    _, seen = await read_run(ws, limit=10)  # the run now waits at the valve, mid-run
     lasts = [[None, -1, 0, 5, 9, seen[-1]["event_index"]][k % 6] for k in range(FOLLOWERS)]
     live = asyncio.Semaphore(0)
     followers = [asyncio.create_task(follow_on(b, run_id, last, live)) for last in lasts]
     for _ in range(FOLLOWERS):
         async with asyncio.timeout(30):
             await live.acquire()
-    gate.open()
+    valve.open()
     _, rest = await read_run(ws)
     await ws.close()
     on_a = {e["event_index"]: e for e in rest}

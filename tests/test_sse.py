@@ -16,11 +16,6 @@ from tests.cutproxy import cutting_proxy
 from tests.runkit import Valve, demo_workflow, parse_sse, valve_workflow, wait_until
 
 
-@pytest.fixture
-def valve() -> Iterator[Valve]:
-    valve = Valve()
-    yield valve
-    valve.open()
 
 
 @pytest.fixture

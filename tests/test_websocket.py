@@ -13,7 +13,8 @@ from websockets.exceptions import ConnectionClosed
 
 from runstream import Agent, DemoModel, Server, Step, Workflow
 from tests.conftest import RunningServer, serve_in_thread
-from tests.wsclient import Gate, gated_workflow, indices, read_run, recv, send
+from tests.runkit import Valve
+from tests.wsclient import gated_workflow, indices, read_run, recv, send
 
 pytestmark = pytest.mark.anyio
 
@@ -31,14 +32,11 @@ def demo_workflow() -> Workflow:
     )
 
 
-@pytest.fixture
-def gate() -> Gate:
-    return Gate()
 
 
 @pytest.fixture
-def srv(tmp_path: Path, gate: Gate) -> Iterator[RunningServer]:
-    workflows = [demo_workflow(), gated_workflow(gate), Workflow(name="Broken", id="broken", steps=[boom])]
+def srv(tmp_path: Path, valve: Valve) -> Iterator[RunningServer]:
+    workflows = [demo_workflow(), gated_workflow(valve), Workflow(name="Broken", id="broken", steps=[boom])]
     with serve_in_thread(Server(workflows=workflows, database_url=f"sqlite:///{tmp_path}/runs.db")) as running:
         yield running
 
@@ -78,7 +76,7 @@ async def test_run_streams_every_event_with_common_fields(srv: RunningServer) ->
     assert all(e["step_name"] in ("Research", "Plan") and e["step_id"] for e in content)
 
 
-async def test_reconnect_mid_run_catches_up_then_goes_live(srv: RunningServer, gate: Gate) -> None:
+async def test_reconnect_mid_run_catches_up_then_goes_live(srv: RunningServer, valve: Valve) -> None:
     run_id, seen = await start(srv.ws_url, "gated", events=20)
     k = seen[-1]["event_index"]
     async with connect(srv.ws_url) as ws:
@@ -92,27 +90,27 @@ async def test_reconnect_mid_run_catches_up_then_goes_live(srv: RunningServer, g
         assert indices(caught) == list(range(k + 1, k + 1 + missed))
         subscribed = await recv(ws)
         assert subscribed["event"] == "subscribed" and subscribed["current_event_count"] == catch_up["current_event_count"]
-        gate.open()
+        valve.open()
         _, live = await read_run(ws)
     combined = indices(seen) + indices(caught) + indices(live)
     assert combined == list(range(len(combined)))
     assert live[-1]["event"] == "WorkflowCompleted"
 
 
-async def test_reconnect_with_null_mid_run_gets_everything_from_zero(srv: RunningServer, gate: Gate) -> None:
+async def test_reconnect_with_null_mid_run_gets_everything_from_zero(srv: RunningServer, valve: Valve) -> None:
     run_id, _ = await start(srv.ws_url, "gated", events=3)
     async with connect(srv.ws_url) as ws:
         await recv(ws)
         await send(ws, action="reconnect", run_id=run_id, last_event_index=None)
         catch_up = await recv(ws)
         assert catch_up["event"] == "catch_up" and catch_up["missed_events"] == catch_up["current_event_count"]
-        gate.open()
+        valve.open()
         controls, events = await read_run(ws)
     assert [c["event"] for c in controls] == ["subscribed"]
     assert indices(events) == list(range(len(events))) and events[-1]["event"] == "WorkflowCompleted"
 
 
-async def test_fifty_clients_reconnecting_each_get_every_event(srv: RunningServer, gate: Gate) -> None:
+async def test_fifty_clients_reconnecting_each_get_every_event(srv: RunningServer, valve: Valve) -> None:
     run_id, _ = await start(srv.ws_url, "gated", events=5)
     rng = random.Random(7)
 
@@ -132,7 +130,7 @@ async def test_fifty_clients_reconnecting_each_get_every_event(srv: RunningServe
     ready, counter = asyncio.Event(), []
     tasks = [asyncio.create_task(follower(ready, counter)) for _ in range(50)]
     await asyncio.wait_for(ready.wait(), 30)
-    gate.open()
+    valve.open()
     results = await asyncio.gather(*tasks)
     final = max(r[-1] for r in results)
     assert all(r[-1] == final for r in results)
@@ -179,13 +177,13 @@ async def test_step_exception_ends_run_with_workflow_error_and_server_goes_on(sr
         assert (await recv(ws))["event"] == "pong"
 
 
-async def test_client_vanishing_mid_stream_leaves_the_run_running(srv: RunningServer, gate: Gate) -> None:
+async def test_client_vanishing_mid_stream_leaves_the_run_running(srv: RunningServer, valve: Valve) -> None:
     ws = await connect(srv.ws_url)
     await recv(ws)
     await send(ws, action="start-workflow", workflow_id="gated", message="x")
     _, seen = await read_run(ws, limit=3)
     ws.transport.abort()  # no close handshake: the client is simply gone
-    gate.open()
+    valve.open()
     async with connect(srv.ws_url) as ws2:
         await recv(ws2)
         await send(ws2, action="reconnect", run_id=seen[0]["run_id"], last_event_index=2)
@@ -230,7 +228,7 @@ async def test_binary_frame_gets_error(srv: RunningServer) -> None:
         assert (await recv(ws))["event"] == "pong"
 
 
-async def test_out_of_range_last_event_index_for_running_run(srv: RunningServer, gate: Gate) -> None:
+async def test_out_of_range_last_event_index_for_running_run(srv: RunningServer, valve: Valve) -> None:
     run_id, _ = await start(srv.ws_url, "gated", events=3)
     async with connect(srv.ws_url) as ws:
         await recv(ws)
@@ -240,7 +238,7 @@ async def test_out_of_range_last_event_index_for_running_run(srv: RunningServer,
             assert answer["event"] == "error" and "out of range" in answer["error"]
         await send(ws, action="ping")
         assert (await recv(ws))["event"] == "pong"
-    gate.open()
+    valve.open()
 
 
 async def test_oversized_frame_closes_1009_and_others_are_served(srv: RunningServer) -> None:

@@ -15,7 +15,8 @@ from websockets.asyncio.client import connect
 
 from runstream import Condition, Loop, Parallel, Router, Server, Step, StepInput, StepOutput, Steps, Workflow
 from tests.conftest import RunningServer, serve_in_thread
-from tests.wsclient import Gate, read_run, recv, send
+from tests.runkit import Valve
+from tests.wsclient import read_run, recv, send
 
 pytestmark = pytest.mark.anyio
 
@@ -56,11 +57,11 @@ def long_sync(release: threading.Event) -> Step:
     return Step("Long", wait)
 
 
-def every_kind(gate: Gate) -> Workflow:
-    """Each step kind, nested; one parallel branch waits at ``gate``."""
+def every_kind(valve: Valve) -> Workflow:
+    """Each step kind, nested; one parallel branch waits at ``valve``."""
 
     async def held(step_input: StepInput) -> str:
-        await gate.wait()
+        await valve.wait()
         return "released"
 
     def word(label: str) -> Step:
@@ -85,9 +86,6 @@ def every_kind(gate: Gate) -> Workflow:
     )
 
 
-@pytest.fixture
-def gate() -> Gate:
-    return Gate()
 
 
 @pytest.fixture
@@ -98,20 +96,20 @@ def release() -> Iterator[threading.Event]:
     event.set()
 
 
-def make_server(db: Path, gate: Gate, release: threading.Event | None = None) -> Server:
+def make_server(db: Path, valve: Valve, release: threading.Event | None = None) -> Server:
     workflows = [
         Workflow(name="Counter", id="counter", steps=[count_runs]),
         Workflow(name="Billing", id="billing", steps=[bill], input_schema=Order),
         Workflow(name="Long Async", id="long-async", steps=[Step("Long", long_async)]),
         Workflow(name="Long Sync", id="long-sync", steps=[long_sync(release or threading.Event())]),
-        every_kind(gate),
+        every_kind(valve),
     ]
     return Server(workflows=workflows, database_url=f"sqlite:///{db}")
 
 
 @pytest.fixture
-def srv(tmp_path: Path, gate: Gate, release: threading.Event) -> Iterator[RunningServer]:
-    with serve_in_thread(make_server(tmp_path / "db.sqlite", gate, release)) as running:
+def srv(tmp_path: Path, valve: Valve, release: threading.Event) -> Iterator[RunningServer]:
+    with serve_in_thread(make_server(tmp_path / "db.sqlite", valve, release)) as running:
         yield running
 
 
@@ -124,13 +122,13 @@ async def run_once(ws_url: str, workflow_id: str, message: Any, session_id: str 
     return events
 
 
-async def test_session_state_persists_across_runs_of_one_session(tmp_path: Path, gate: Gate) -> None:
-    with serve_in_thread(make_server(tmp_path / "db.sqlite", gate)) as srv:
+async def test_session_state_persists_across_runs_of_one_session(tmp_path: Path, valve: Valve) -> None:
+    with serve_in_thread(make_server(tmp_path / "db.sqlite", valve)) as srv:
         first = await run_once(srv.ws_url, "counter", "one", session_id="s1")
         second = await run_once(srv.ws_url, "counter", "two", session_id="s1")
         other = await run_once(srv.ws_url, "counter", "other", session_id="s2")
     assert [r[-1]["content"] for r in (first, second, other)] == [1, 2, 1]
-    with serve_in_thread(make_server(tmp_path / "db.sqlite", gate)) as srv:  # a restarted server reads it back
+    with serve_in_thread(make_server(tmp_path / "db.sqlite", valve)) as srv:  # a restarted server reads it back
         third = await run_once(srv.ws_url, "counter", "three", session_id="s1")
         session = await srv.server.manager.log.get_session("s1")
     assert third[-1]["content"] == 3
@@ -168,7 +166,7 @@ async def test_cancel_reaches_a_run_stuck_in_a_long_step(srv: RunningServer, wor
     assert rest[-1]["event_index"] == 2
 
 
-async def test_a_run_of_every_kind_replays_exactly_as_it_streamed_live(srv: RunningServer, gate: Gate) -> None:
+async def test_a_run_of_every_kind_replays_exactly_as_it_streamed_live(srv: RunningServer, valve: Valve) -> None:
     async with connect(srv.ws_url) as ws:
         assert (await recv(ws))["event"] == "connected"
         await send(ws, action="start-workflow", workflow_id="every-kind", message="tide pools")
@@ -179,7 +177,7 @@ async def test_a_run_of_every_kind_replays_exactly_as_it_streamed_live(srv: Runn
         await send(ws, action="reconnect", run_id=run_id, last_event_index=head[-1]["event_index"])
         notice = await recv(ws)
         assert notice["event"] in ("catch_up", "subscribed")
-        gate.open()
+        valve.open()
         controls, tail = await read_run(ws)
     live = head + tail
     assert [e["event_index"] for e in live] == list(range(len(live)))

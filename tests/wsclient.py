@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 from collections.abc import AsyncIterator
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection
 
 from runstream import Step, StepInput, Workflow
+from tests.runkit import Valve
 
 TERMINAL = {"WorkflowCompleted", "WorkflowError", "WorkflowCancelled"}
 
@@ -57,27 +57,15 @@ def indices(events: list[dict[str, Any]]) -> list[int]:
     return [e["event_index"] for e in events]
 
 
-class Gate:
-    """Holds a test workflow at a point until the test opens it (thread-safe)."""
-
-    def __init__(self) -> None:
-        self._event = threading.Event()
-
-    def open(self) -> None:
-        self._event.set()
-
-    async def wait(self) -> None:
-        while not self._event.is_set():
-            await asyncio.sleep(0.005)
 
 
-def gated_workflow(gate: Gate, before: int = 30, after: int = 170, id: str = "gated") -> Workflow:
+def gated_workflow(valve: Valve, before: int = 30, after: int = 170, id: str = "gated") -> Workflow:
     """Streams ``before`` chunks, waits at the gate, streams ``after`` more, then a second step."""
 
     async def produce(step_input: StepInput) -> AsyncIterator[str]:
         for i in range(before):
             yield f"a{i} "
-        await gate.wait()
+        await valve.wait()
         for i in range(after):
             yield f"b{i} "
             if i % 20 == 0:
