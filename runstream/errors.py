@@ -62,7 +62,7 @@ class ShuttingDown(RunstreamError):
 
 
 class StepFailed(RunstreamError):
-    """A step ended without success; the run ends with ``WorkflowError``."""
+    """A step failed for good (it timed out or raised on its last try); the run ends with ``WorkflowError``."""
 
     code = "step_failed"
 
