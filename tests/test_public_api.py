@@ -1,0 +1,42 @@
+"""The public API is what ``runstream`` exports at its top level: pinned, so a change is deliberate."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+import runstream
+
+PUBLIC = {
+    "Agent", "Client", "Condition", "DemoModel", "Event", "InvalidInput", "LocalHub", "Loop", "Model",
+    "ModelError", "OpenAIChat", "Parallel", "PostgresLog", "ProtocolError", "RedisHub", "RetentionPolicy",
+    "Router", "RunContext", "RunManager", "RunNotActive", "RunRecord", "RunStatus", "RunstreamError",
+    "SQLiteLog", "Server", "ServerError", "ShuttingDown", "Step", "StepBase", "StepFailed", "StepInput",
+    "StepOutput", "StepScope", "Steps", "StoredEvent", "SyncClient", "Tool", "ToolCall", "ToolSpec",
+    "UnknownRun", "UnknownWorkflow", "Usage", "Workflow", "apply_retention", "as_step", "open_log", "tool",
+}  # fmt: skip
+
+
+def test_top_level_exports_are_pinned_and_importable() -> None:
+    assert set(runstream.__all__) == PUBLIC
+    assert list(runstream.__all__) == sorted(runstream.__all__, key=str)
+    for name in PUBLIC:
+        assert getattr(runstream, name) is not None
+
+
+def test_every_module_declares_what_it_exports() -> None:
+    for info in pkgutil.walk_packages(runstream.__path__, "runstream."):
+        if info.name.endswith("__main__"):
+            continue
+        module = importlib.import_module(info.name)
+        exported = getattr(module, "__all__", None)
+        assert exported is not None, f"{info.name} has no __all__"
+        missing = [name for name in exported if not hasattr(module, name)]
+        assert not missing, f"{info.name}.__all__ names what it does not define: {missing}"
+
+
+def test_errors_share_one_root_and_carry_stable_codes() -> None:
+    errors = [getattr(runstream, n) for n in PUBLIC if isinstance(getattr(runstream, n), type)]
+    ours = [e for e in errors if issubclass(e, Exception) and e.__module__.startswith("runstream.errors")]
+    assert ours and all(issubclass(e, runstream.RunstreamError) for e in ours)
+    assert len({e.code for e in ours}) == len(ours)
