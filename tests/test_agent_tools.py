@@ -10,7 +10,7 @@ import pytest
 from pydantic import BaseModel
 
 from runstream import Agent, DemoModel, ModelError, OpenAIChat, RunContext, StepFailed, StepInput, Tool, tool
-from runstream.engine.context import StepScope
+from runstream.models.base import close_model
 from tests.model_server import ModelServer, error_reply, serve_model, text_reply, tool_reply
 
 pytestmark = pytest.mark.anyio
@@ -58,7 +58,11 @@ class Recorder:
 
 
 async def run_agent(agent: Agent, recorder: Recorder, message: str = "tell me about tides") -> Any:
-    return await agent.run(StepInput(input=message), recorder.ctx, recorder.scope)
+    """Run the agent, then close its model's HTTP session, as a server does at shutdown."""
+    try:
+        return await agent.run(StepInput(input=message), recorder.ctx, recorder.scope)
+    finally:
+        await close_model(agent.model)
 
 
 def agent_on(server: ModelServer, **options: Any) -> Agent:

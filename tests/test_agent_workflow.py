@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from websockets.asyncio.client import connect
 
-from runstream import Agent, OpenAIChat, Server, Step, Workflow
+from runstream import Agent, DemoModel, OpenAIChat, Server, Step, ToolCall, Usage, Workflow
+from runstream.models.base import Message
 from tests.conftest import serve_in_thread
 from tests.model_server import ModelServer, error_reply, serve_model, text_reply, tool_reply
 from tests.wsclient import read_run, recv, send
@@ -100,3 +104,34 @@ async def test_runaway_agent_and_model_errors_end_the_run_with_workflow_error(tm
     assert "'Researcher' exceeded max_tool_calls=1" in first[-1]["error"]
     assert second[-1]["event"] == "WorkflowError"
     assert "model not found (HTTP 404)" in second[-1]["error"]
+
+
+class ClosingModel(DemoModel):
+    """A DemoModel that records the event loops it was closed in."""
+
+    def __init__(self) -> None:
+        super().__init__(pace=0, tokens=3)
+        self.used_in: list[asyncio.AbstractEventLoop] = []
+        self.closed_in: list[asyncio.AbstractEventLoop] = []
+
+    async def stream(self, messages: list[Message], **options: Any) -> AsyncIterator[str | ToolCall | Usage]:
+        self.used_in.append(asyncio.get_running_loop())
+        async for item in super().stream(messages, **options):
+            yield item
+
+    async def aclose(self) -> None:
+        self.closed_in.append(asyncio.get_running_loop())
+
+
+async def test_the_server_closes_its_agents_models_at_shutdown(tmp_path: Path) -> None:
+    model, unused = ClosingModel(), ClosingModel()
+    steps = [Step(name="Research", agent=Agent(name="Researcher", model=model))]
+    workflows = [Workflow(name="Tools", id="tools", steps=steps)]
+    workflows.append(Workflow(name="Idle", id="idle", steps=[Step(name="Idle", agent=Agent(name="Idle", model=unused))]))
+    for _ in range(2):  # two servers, one after the other, each in a loop of its own
+        server = Server(workflows=workflows, database_url=f"sqlite:///{tmp_path}/runs.db")
+        with serve_in_thread(server) as running:
+            assert (await run_over_ws(running.ws_url, "tides"))[-1]["event"] == "WorkflowCompleted"
+            assert model.closed_in == model.used_in[:-1]
+    assert model.closed_in == model.used_in and model.used_in[0] is not model.used_in[1]
+    assert unused.closed_in == []

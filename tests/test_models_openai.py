@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import json
+import warnings
 
+import openai
 import pytest
 from pydantic import BaseModel
 
@@ -17,7 +21,11 @@ HELLO: list[Message] = [{"role": "user", "content": "hello"}]
 
 
 async def collect(model: OpenAIChat, **options: object) -> list[str | ToolCall | Usage]:
-    return [item async for item in model.stream(HELLO, **options)]  # type: ignore[arg-type]
+    """The model's whole stream; then its HTTP session is closed, as a server does at shutdown."""
+    try:
+        return [item async for item in model.stream(HELLO, **options)]  # type: ignore[arg-type]
+    finally:
+        await model.aclose()
 
 
 def chat(server: ModelServer, **options: object) -> OpenAIChat:
@@ -134,3 +142,47 @@ async def test_error_object_mid_stream_is_reported() -> None:
 def test_request_options_reach_the_request() -> None:
     model = OpenAIChat("m", base_url="http://127.0.0.1:9/v1", temperature=0.2)
     assert json.loads(json.dumps(model.request(HELLO, None, None)))["temperature"] == 0.2
+
+
+def leaked_sessions() -> list[str]:
+    """The unclosed-session warnings garbage collection gives now (aiohttp warns in ``__del__``)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        gc.collect()
+    return [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
+
+
+def test_one_model_serves_two_event_loops_and_closes_each_session() -> None:
+    async def use(model: OpenAIChat) -> object:
+        assert [item async for item in model.stream(HELLO)] == ["hi", Usage(10, 5)]
+        client = model.client
+        await model.aclose()
+        assert client.is_closed()
+        return client
+
+    with serve_model([text_reply(["hi"]), text_reply(["hi"])]) as server:
+        model = chat(server)  # outside any loop, as at import time
+        first, second = asyncio.run(use(model)), asyncio.run(use(model))
+    assert first is not second
+    assert leaked_sessions() == []
+
+
+def test_an_unclosed_session_would_be_seen() -> None:
+    """The check above can fail: a loop that ends without ``aclose`` leaks its session."""
+
+    async def use_without_closing(server: ModelServer) -> None:
+        model = chat(server)
+        assert [item async for item in model.stream(HELLO)] == ["hi", Usage(10, 5)]
+
+    with serve_model([text_reply(["hi"])]) as server:
+        asyncio.run(use_without_closing(server))
+    assert any("nclosed" in message for message in leaked_sessions())
+
+
+async def test_a_client_of_your_own_is_used_and_left_open() -> None:
+    http_client = openai.DefaultAsyncHttpxClient()
+    with serve_model([text_reply(["own"])]) as server:
+        model = OpenAIChat("test-model", base_url=server.base_url, api_key="sk-test", http_client=http_client)
+        assert await collect(model) == ["own", Usage(10, 5)]
+    assert not http_client.is_closed
+    await http_client.aclose()

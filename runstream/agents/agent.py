@@ -86,6 +86,7 @@ class Agent:
             "workflow_run_id": ctx.run_id,
         }
         started = time.perf_counter()
+        ctx.use_model(self.model)
         await ctx.emit(ev.RUN_STARTED, {**base, "model": self.model.id, "model_provider": self.model.provider})
         messages = self.messages(step_input, ctx.history)
         usage = Usage()

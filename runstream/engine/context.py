@@ -78,10 +78,17 @@ class RunContext:
     ``add_history`` show them to their model."""
     metrics: dict[str, int] = field(default_factory=dict)
     """Token counts summed over the run's model calls; ``WorkflowCompleted`` carries them."""
+    models: dict[int, object] = field(default_factory=dict)
+    """The models the run's agents used, by ``id()`` (a model need not be hashable); the
+    run manager shares one dict between its runs and closes them at shutdown."""
 
     def add_metrics(self, values: dict[str, int]) -> None:
         for name, value in values.items():
             self.metrics[name] = self.metrics.get(name, 0) + value
+
+    def use_model(self, model: object) -> None:
+        """Note a model an agent of this run streams from (agents call it)."""
+        self.models[id(model)] = model
 
     def top_scope(self, name: str, index: int) -> StepScope:
         return StepScope(step_name=name, step_index=index, path=str(index), run_id=self.run_id)

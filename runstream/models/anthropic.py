@@ -131,6 +131,10 @@ class Anthropic:
             max_retries=max_retries,
         )
 
+    async def aclose(self) -> None:
+        """Nothing to release per loop: the SDK's httpx client is not bound to a loop,
+        and closing it would break the next server that shares this model."""
+
     def request(
         self, messages: list[Message], tools: list[ToolSpec] | None, output_schema: type[BaseModel] | None
     ) -> dict[str, Any]:

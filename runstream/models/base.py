@@ -13,7 +13,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel
 
-__all__ = ["Message", "Model", "ToolCall", "ToolSpec", "Usage", "http_error_message"]
+__all__ = ["Message", "Model", "ToolCall", "ToolSpec", "Usage", "close_model", "http_error_message"]
 
 Message = dict[str, Any]
 
@@ -65,6 +65,10 @@ class Model(Protocol):
 
     ``tools`` and ``output_schema`` are passed only when an agent has them, so a
     model that supports neither may leave them out of its signature.
+
+    Optional: ``async aclose()``, which releases what the model holds in the
+    running event loop (HTTP sessions); the server awaits it at shutdown for every
+    model its runs used (``close_model``).
     """
 
     id: str
@@ -77,6 +81,13 @@ class Model(Protocol):
         tools: list[ToolSpec] | None = None,
         output_schema: type[BaseModel] | None = None,
     ) -> AsyncIterator[str | ToolCall | Usage]: ...
+
+
+async def close_model(model: object) -> None:
+    """Await ``model.aclose()`` if the model has one (it is optional)."""
+    aclose = getattr(model, "aclose", None)
+    if aclose is not None:
+        await aclose()
 
 
 def http_error_message(where: str, status: int, message: str, key_env: str, model_env: str) -> str:

@@ -91,6 +91,9 @@ class DemoModel:
         prompt_words = sum(len(str(m.get("content") or "").split()) for m in messages)
         yield Usage(input_tokens=prompt_words, output_tokens=len(tokens) + 8 * len(calls))
 
+    async def aclose(self) -> None:
+        """Nothing to release: no network."""
+
 
 def _user_text(messages: list[Message]) -> str:
     users = [m for m in messages if m.get("role") == "user"]

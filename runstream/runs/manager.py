@@ -27,6 +27,7 @@ from runstream.errors import RunNotActive, ShuttingDown, UnknownRun, UnknownWork
 from runstream.events import StoredEvent
 from runstream.fanout.base import Hub
 from runstream.log.base import EventLog, RunEnd, RunRecord, RunStatus, Session
+from runstream.models.base import close_model
 from runstream.runs.appender import Appender
 from runstream.runs.follow import follow
 from runstream.runs.recovery import DEFAULT_LEASE_TTL, ResumePlan, Recovery, load_resume_plan
@@ -73,6 +74,8 @@ class RunManager:
         self.recovery = Recovery(log, self.owner, self.resume, lease_ttl)
         self._active: dict[str, _ActiveRun] = {}
         self._appender: Appender | None = None
+        self._models: dict[int, object] = {}
+        """The models runs here used, shared by their contexts: closed by ``close``."""
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -104,11 +107,20 @@ class RunManager:
             if active.task is not None:
                 active.task.cancel()
         await asyncio.gather(*(a.task for a in list(self._active.values()) if a.task), return_exceptions=True)
+        await self._close_models()
         if self._appender is not None:
             await self._appender.close()
             await self.recovery.release()
         await self.hub.close()
         await self.log.close()
+
+    async def _close_models(self) -> None:
+        """Release the models' HTTP sessions: they belong to this event loop, which is ending."""
+        models = list(self._models.values())
+        results = await asyncio.gather(*(close_model(m) for m in models), return_exceptions=True)
+        for model, result in zip(models, results):
+            if isinstance(result, Exception):
+                logger.warning("closing model %r failed: %s", getattr(model, "id", model), result)
 
     @property
     def appender(self) -> Appender:
@@ -199,6 +211,7 @@ class RunManager:
                 user_id=record.user_id,
                 session_state=session_state,
                 emit=None,  # type: ignore[arg-type]  # set just below, it needs the run
+                models=self._models,
             ),
             next_index=next_index,
             common={
