@@ -10,7 +10,8 @@ as ``tool_use`` blocks, tool results as ``tool_result`` blocks of a user turn).
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
+from types import ModuleType
 from typing import Any
 
 import anthropic
@@ -18,7 +19,8 @@ import orjson
 from pydantic import BaseModel
 
 from runstream.errors import ModelError
-from runstream.models.base import Message, ToolCall, ToolSpec, Usage, http_error_message
+from runstream.models.base import Message, ToolCall, ToolSpec, Usage
+from runstream.models.sdk import SDKChatModel
 
 __all__ = ["Anthropic", "EventReader", "to_anthropic"]
 
@@ -100,7 +102,7 @@ def _tool_use(call: dict[str, Any]) -> dict[str, Any]:
     return {"type": "tool_use", "id": call["id"], "name": function["name"], "input": arguments}
 
 
-class Anthropic:
+class Anthropic(SDKChatModel):
     """``Anthropic(id, api_key=None, base_url=None, max_tokens=4096, timeout=60, max_retries=2)``.
 
     Unset arguments come from ``ANTHROPIC_MODEL``, ``ANTHROPIC_API_KEY`` and
@@ -110,6 +112,8 @@ class Anthropic:
     """
 
     provider = "anthropic"
+    key_env = "ANTHROPIC_API_KEY"
+    model_env = "ANTHROPIC_MODEL"
 
     def __init__(
         self,
@@ -152,36 +156,14 @@ class Anthropic:
             ]
         return {**body, **self.request_options}
 
-    async def stream(
-        self,
-        messages: list[Message],
-        *,
-        tools: list[ToolSpec] | None = None,
-        output_schema: type[BaseModel] | None = None,
-    ) -> AsyncIterator[str | ToolCall | Usage]:
-        reader = EventReader()
-        where = f"{self.provider} model {self.id!r}"
-        try:
-            async with self.client.messages.with_streaming_response.create(
-                **self.request(messages, tools, output_schema)
-            ) as response:
-                async for line in response.iter_lines():
-                    text = reader.feed(line)
-                    if text:
-                        yield text
-        except anthropic.APIStatusError as exc:
-            at = f"{where} at {self.client.base_url}"
-            raise ModelError(
-                http_error_message(at, exc.status_code, exc.message, "ANTHROPIC_API_KEY", "ANTHROPIC_MODEL")
-            ) from None
-        except anthropic.APIError as exc:
-            raise ModelError(f"{where}: {exc.message}") from None
-        except ModelError as exc:
-            raise ModelError(f"{where}: {exc}") from None
-        except Exception as exc:  # the SDK's HTTP library raises its own transport errors mid-body
-            raise ModelError(f"{where}: the stream broke: {type(exc).__name__}: {exc}") from None
-        if not reader.finished:
-            raise ModelError(f"{where}: the stream ended before the answer was complete")
-        for call in reader.tool_calls():
-            yield call
-        yield reader.usage
+    def sdk(self) -> ModuleType:
+        return anthropic
+
+    def reader(self) -> EventReader:
+        return EventReader()
+
+    def open_stream(self, request: dict[str, Any]) -> AbstractAsyncContextManager[Any]:
+        return self.client.messages.with_streaming_response.create(**request)
+
+    def base_url(self) -> str:
+        return str(self.client.base_url)

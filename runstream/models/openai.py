@@ -14,7 +14,8 @@ from __future__ import annotations
 import asyncio
 import os
 import weakref
-from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
+from types import ModuleType
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +23,8 @@ import orjson
 from pydantic import BaseModel
 
 from runstream.errors import ModelError
-from runstream.models.base import Message, ToolCall, ToolSpec, Usage, http_error_message
+from runstream.models.base import Message, ToolCall, ToolSpec, Usage
+from runstream.models.sdk import SDKChatModel
 
 if TYPE_CHECKING:
     import openai
@@ -93,7 +95,7 @@ class _PendingCall:
     arguments: list[str] = field(default_factory=list)
 
 
-class OpenAIChat:
+class OpenAIChat(SDKChatModel):
     """``OpenAIChat(id, base_url=None, api_key=None, timeout=60, max_retries=2, http_client=None)``.
 
     Unset arguments come from ``OPENAI_MODEL``, ``OPENAI_BASE_URL`` and
@@ -107,6 +109,8 @@ class OpenAIChat:
     """
 
     provider = "openai"
+    key_env = "OPENAI_API_KEY"
+    model_env = "OPENAI_MODEL"
 
     def __init__(
         self,
@@ -178,44 +182,16 @@ class OpenAIChat:
             }
         return {**body, **self.request_options}
 
-    async def stream(
-        self,
-        messages: list[Message],
-        *,
-        tools: list[ToolSpec] | None = None,
-        output_schema: type[BaseModel] | None = None,
-    ) -> AsyncIterator[str | ToolCall | Usage]:
+    def sdk(self) -> ModuleType:
         import openai
 
-        reader = ChunkReader()
-        try:
-            async with self.client.chat.completions.with_streaming_response.create(
-                **self.request(messages, tools, output_schema)
-            ) as response:
-                async for line in response.iter_lines():
-                    text = reader.feed(line)
-                    if text:
-                        yield text
-        except openai.APIStatusError as exc:
-            where = f"{self.provider} model {self.id!r} at {self.client.base_url}"
-            raise ModelError(
-                http_error_message(where, exc.status_code, exc.message, "OPENAI_API_KEY", "OPENAI_MODEL")
-            ) from None
-        except openai.APIError as exc:
-            raise ModelError(f"{self.provider} model {self.id!r}: {exc.message}") from None
-        except ModelError as exc:
-            raise ModelError(f"{self.provider} model {self.id!r}: {exc}") from None
-        except Exception as exc:  # the HTTP transport raises its own errors mid-body
-            raise ModelError(f"{self.provider} model {self.id!r}: the stream broke: {_transport_error(exc)}") from None
-        if not reader.finished:
-            raise ModelError(f"{self.provider} model {self.id!r}: the stream ended before the answer was complete")
-        for call in reader.tool_calls():
-            yield call
-        yield reader.usage
+        return openai
 
+    def reader(self) -> ChunkReader:
+        return ChunkReader()
 
-def _transport_error(exc: Exception) -> str:
-    """The transport's own error: the SDK's aiohttp adapter re-raises aiohttp's as httpx's,
-    sometimes misnamed (a dropped connection becomes ``ConnectTimeout``)."""
-    cause = exc.__cause__ if isinstance(exc.__cause__, Exception) else exc
-    return f"{type(cause).__name__}: {cause}"
+    def open_stream(self, request: dict[str, Any]) -> AbstractAsyncContextManager[Any]:
+        return self.client.chat.completions.with_streaming_response.create(**request)
+
+    def base_url(self) -> str:
+        return str(self.client.base_url)
