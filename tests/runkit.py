@@ -44,7 +44,7 @@ def demo_workflow(tokens: int = 20) -> Workflow:
     )
 
 
-def valve_workflow(valve: Valve, before: int = 5, after: int = 5) -> Workflow:
+def valve_workflow(valve: Valve, before: int = 5, after: int = 5, id: str = "valve") -> Workflow:
     """Streams ``before`` chunks, waits at ``valve``, streams ``after`` more."""
 
     async def produce(step_input: StepInput) -> AsyncIterator[str]:
@@ -53,8 +53,10 @@ def valve_workflow(valve: Valve, before: int = 5, after: int = 5) -> Workflow:
         await valve.wait()
         for i in range(after):
             yield f"b{i} "
+            if i % 20 == 0:
+                await asyncio.sleep(0)
 
-    return Workflow(id="valve", name="Valve", steps=[Step(name="Produce", executor=produce)])
+    return Workflow(id=id, name="Valve", steps=[Step(name="Produce", executor=produce)])
 
 
 class Topic(BaseModel):

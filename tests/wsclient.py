@@ -9,8 +9,6 @@ from typing import Any
 
 from websockets.asyncio.client import ClientConnection
 
-from runstream import Step, StepInput, Workflow
-from tests.runkit import Valve
 
 TERMINAL = {"WorkflowCompleted", "WorkflowError", "WorkflowCancelled"}
 
@@ -57,21 +55,3 @@ def indices(events: list[dict[str, Any]]) -> list[int]:
     return [e["event_index"] for e in events]
 
 
-
-
-def gated_workflow(valve: Valve, before: int = 30, after: int = 170, id: str = "gated") -> Workflow:
-    """Streams ``before`` chunks, waits at the gate, streams ``after`` more, then a second step."""
-
-    async def produce(step_input: StepInput) -> AsyncIterator[str]:
-        for i in range(before):
-            yield f"a{i} "
-        await valve.wait()
-        for i in range(after):
-            yield f"b{i} "
-            if i % 20 == 0:
-                await asyncio.sleep(0)
-
-    def finish(step_input: StepInput) -> str:
-        return f"done after {len(str(step_input.previous_step_content))} chars"
-
-    return Workflow(name="Gated", id=id, steps=[Step(name="produce", executor=produce), Step(name="finish", executor=finish)])
