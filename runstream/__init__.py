@@ -26,6 +26,7 @@ from runstream.engine import (
 )
 from runstream.errors import (
     InvalidInput,
+    LogWriteFailed,
     ModelError,
     ProtocolError,
     RunNotActive,
@@ -51,6 +52,7 @@ __all__ = [
     "Event",
     "InvalidInput",
     "LocalHub",
+    "LogWriteFailed",
     "Loop",
     "Model",
     "ModelError",

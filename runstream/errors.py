@@ -9,6 +9,7 @@ __all__ = [
     "UnknownRun",
     "InvalidInput",
     "RunNotActive",
+    "LogWriteFailed",
     "ShuttingDown",
     "StepFailed",
     "ModelError",
@@ -53,6 +54,12 @@ class RunNotActive(RunstreamError):
     """The action needs a running run (cancel), and this one has ended."""
 
     code = "run_not_active"
+
+
+class LogWriteFailed(RunstreamError):
+    """A run's events could not be written to the log; the run stops here and is left to recovery."""
+
+    code = "log_write_failed"
 
 
 class ShuttingDown(RunstreamError):

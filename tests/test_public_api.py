@@ -8,7 +8,7 @@ import pkgutil
 import runstream
 
 PUBLIC = {
-    "Agent", "Client", "Condition", "DemoModel", "Event", "InvalidInput", "LocalHub", "Loop", "Model",
+    "Agent", "Client", "Condition", "DemoModel", "Event", "InvalidInput", "LocalHub", "LogWriteFailed", "Loop", "Model",
     "ModelError", "OpenAIChat", "Parallel", "PostgresLog", "ProtocolError", "RedisHub", "RetentionPolicy",
     "Router", "RunContext", "RunManager", "RunNotActive", "RunRecord", "RunStatus", "RunstreamError",
     "SQLiteLog", "Server", "ServerError", "ShuttingDown", "Step", "StepBase", "StepFailed", "StepInput",

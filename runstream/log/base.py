@@ -126,8 +126,9 @@ class EventLog(Protocol):
         offset: int = 0,
     ) -> list[RunRecord]: ...
 
-    async def claim_run(self, run_id: str, owner: str, expected_owner: str | None) -> bool:
-        """Take over a running run whose owner is ``expected_owner``; False if someone else did."""
+    async def claim_run(self, run_id: str, owner: str | None, expected_owner: str | None) -> bool:
+        """Take over a running run whose owner is ``expected_owner`` (``owner=None`` disowns it,
+        leaving it to recovery); False if someone else did."""
         ...
 
     async def running_runs(self) -> list[RunRecord]: ...

@@ -185,7 +185,7 @@ class PostgresLog:
         )
         return [run_from_row(row) for row in await self.pool.fetch(sql, *values, limit, offset)]
 
-    async def claim_run(self, run_id: str, owner: str, expected_owner: str | None) -> bool:
+    async def claim_run(self, run_id: str, owner: str | None, expected_owner: str | None) -> bool:
         result = await self.pool.execute(
             "UPDATE runs SET owner=$1, updated_at=$2 WHERE run_id=$3 AND status=$4 "
             "AND owner IS NOT DISTINCT FROM $5",

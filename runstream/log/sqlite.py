@@ -75,6 +75,19 @@ CREATE TABLE IF NOT EXISTS sessions (
 
 
 
+def _enable_wal(conn: sqlite3.Connection, tries: int = 50) -> None:
+    """Switching a fresh file to WAL needs a moment alone with it, and SQLite does not wait
+    for that (no busy handler): processes opening one new file together take turns."""
+    for attempt in range(tries):
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError:
+            if attempt == tries - 1:
+                raise
+            time.sleep(0.02 * (attempt + 1))
+
+
 INLINE_APPEND = 16
 """Appends of at most this many events commit on the caller's thread: such a commit
 takes ~40 µs here, less than the two thread hand-offs it would otherwise wait for,
@@ -96,9 +109,8 @@ class SQLiteLog:
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
-        conn.execute("PRAGMA journal_mode=WAL")
+        _enable_wal(conn)
         conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA busy_timeout=30000")
         with self._lock:
             self._connections.append(conn)
         return conn
@@ -210,7 +222,7 @@ class SQLiteLog:
         sql = f"SELECT {RUN_COLUMNS} FROM runs WHERE {where} ORDER BY created_at DESC, run_id LIMIT ? OFFSET ?"
         return await self._read(lambda c: [run_from_row(r) for r in c.execute(sql, (*used.values(), limit, offset))])
 
-    async def claim_run(self, run_id: str, owner: str, expected_owner: str | None) -> bool:
+    async def claim_run(self, run_id: str, owner: str | None, expected_owner: str | None) -> bool:
         def claim(c: sqlite3.Connection) -> bool:
             cur = c.execute(
                 "UPDATE runs SET owner=?, updated_at=? WHERE run_id=? AND status=? AND owner IS ?",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from runstream.errors import LogWriteFailed
 from runstream.events import StoredEvent
 from runstream.fanout.base import Hub
 from runstream.log.base import AppendBatch, EventLog, RunEnd
@@ -32,6 +33,9 @@ class Appender:
         self._size = 0
         self._wake = asyncio.Event()
         self._done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._writing: asyncio.Future[None] | None = None
+        self.failed: dict[str, Exception] = {}
+        """Runs whose events could not be written: they must stop, and leave the run to recovery."""
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -59,10 +63,16 @@ class Appender:
         """True when producers should wait for the log before adding more."""
         return self._size >= self.high_water
 
-    async def durable(self) -> None:
-        """Return once everything added so far is in the log (and published)."""
+    async def durable(self, run_id: str | None = None) -> None:
+        """Return once everything added so far is in the log (and published).
+
+        With ``run_id``, raise ``LogWriteFailed`` if that run's events could not be written."""
         if self._size:
             await asyncio.shield(self._done)
+        elif self._writing is not None and not self._writing.done():
+            await asyncio.shield(self._writing)
+        if run_id is not None and run_id in self.failed:
+            raise LogWriteFailed(f"Run {run_id}: its events could not be logged: {self.failed[run_id]}")
 
     async def _run(self) -> None:
         while True:
@@ -70,17 +80,34 @@ class Appender:
             self._wake.clear()
             if not self._size:
                 continue
-            batch: AppendBatch = {run_id: (events, self._ends.pop(run_id, None)) for run_id, events in self._pending.items()}
-            done = self._done
+            batch: AppendBatch = {
+                run_id: (events, self._ends.pop(run_id, None))
+                for run_id, events in self._pending.items()
+                if run_id not in self.failed  # after a gap nothing more of that run may be written
+            }
+            self._writing, self._done = self._done, asyncio.get_running_loop().create_future()
             self._pending, self._size = {}, 0
-            self._done = asyncio.get_running_loop().create_future()
+            if batch:
+                await self._write(batch)
+            self._writing.set_result(None)
+
+    async def _write(self, batch: AppendBatch) -> None:
+        try:
+            await self.log.append(batch)
+        except Exception:
+            logger.exception("event log append of %d runs failed; writing them one by one", len(batch))
+            await self._write_each(batch)
+            return
+        for run_id, (events, _) in batch.items():
+            self.hub.publish(run_id, events)
+
+    async def _write_each(self, batch: AppendBatch) -> None:
+        """One run's failed write (say, an index another writer took) must not cost the others theirs."""
+        for run_id, item in batch.items():
             try:
-                await self.log.append(batch)
-            except Exception as exc:  # the runs waiting on it learn of it; the appender goes on
-                logger.exception("event log append failed")
-                done.set_exception(exc)
-                done.exception()  # retrieved: waiters see it, the loop does not warn
-                continue
-            for run_id, (events, _) in batch.items():
-                self.hub.publish(run_id, events)
-            done.set_result(None)
+                await self.log.append({run_id: item})
+            except Exception as exc:
+                logger.error("run %s: %d events could not be logged: %s", run_id, len(item[0]), exc)
+                self.failed[run_id] = exc
+            else:
+                self.hub.publish(run_id, item[0])

@@ -23,7 +23,7 @@ from runstream import events as ev
 from runstream.engine.context import RunContext
 from runstream.engine.serialize import to_jsonable
 from runstream.engine.workflow import Workflow
-from runstream.errors import RunNotActive, ShuttingDown, UnknownRun, UnknownWorkflow
+from runstream.errors import LogWriteFailed, RunNotActive, ShuttingDown, UnknownRun, UnknownWorkflow
 from runstream.events import StoredEvent
 from runstream.fanout.base import Hub
 from runstream.log.base import EventLog, RunEnd, RunRecord, RunStatus, Session
@@ -234,6 +234,8 @@ class RunManager:
             raise asyncio.CancelledError
         if active.ended:
             raise RuntimeError(f"run {active.record.run_id} has already ended; {name} not logged")
+        if active.record.run_id in self.appender.failed:
+            raise LogWriteFailed(f"Run {active.record.run_id} can no longer log its events; {name} not logged")
         index = active.next_index
         active.next_index = index + 1
         payload = {"event": name, **active.common, "created_at": int(time.time()), "event_index": index, **fields}
@@ -248,7 +250,7 @@ class RunManager:
         # a step that must not run twice starts only once its start is logged: after a crash
         # the log then knows it may have run
         if end is not None or self.appender.congested or fields.get("rerunnable") is False:
-            await self.appender.durable()
+            await self.appender.durable(active.record.run_id)
 
     async def _save_session(self, active: _ActiveRun) -> None:
         record = active.record
@@ -263,6 +265,8 @@ class RunManager:
         An interrupted run (shutdown) is not ended: it stays ``running``, to be resumed."""
         try:
             await body()
+        except LogWriteFailed as exc:
+            await self._give_up(active, exc)
         except asyncio.CancelledError:
             if not active.ended and not active.interrupted:
                 await active.context.emit(ev.WORKFLOW_CANCELLED, {"reason": "cancelled by request"})
@@ -272,6 +276,17 @@ class RunManager:
                 await active.context.emit(ev.WORKFLOW_ERROR, {"error": str(exc), "error_type": type(exc).__name__})
         finally:
             self._active.pop(active.record.run_id, None)
+            self.appender.failed.pop(active.record.run_id, None)
+
+    async def _give_up(self, active: _ActiveRun, exc: LogWriteFailed) -> None:
+        """Stop a run whose events cannot be written, and disown it, so that recovery (here
+        or on another replica) resumes it from what the log holds once writes work again."""
+        logger.error("%s; leaving the run to recovery", exc)
+        active.interrupted = True
+        try:
+            await self.log.claim_run(active.record.run_id, None, expected_owner=self.owner)
+        except Exception:
+            logger.exception("run %s could not be disowned; it resumes when this lease expires", active.record.run_id)
 
     async def cancel(self, run_id: str) -> None:
         """Cancel a running run, here or on the replica that runs it; it ends with ``WorkflowCancelled``."""
