@@ -61,8 +61,7 @@ def serve_in_thread(server: Server, **uvicorn_options: Any) -> Iterator[RunningS
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    options = {"ws_max_size": server.max_message_size, "log_level": "warning", "lifespan": "on"}
-    options.update(uvicorn_options)
+    options = server.uvicorn_options(log_level="warning", lifespan="on", **uvicorn_options)
     userver = uvicorn.Server(uvicorn.Config(server.app, **options))
     thread = threading.Thread(target=lambda: asyncio.run(userver.serve(sockets=[sock])), daemon=True)
     thread.start()

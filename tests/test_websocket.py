@@ -282,3 +282,15 @@ async def test_authentication_with_security_key(tmp_path: Path) -> None:
             await send(ws, action="start-workflow", workflow_id="demo", message="x")
             _, events = await read_run(ws)
             assert events[-1]["event"] == "WorkflowCompleted"
+
+
+@pytest.mark.parametrize("compression", [False, True])
+async def test_permessage_deflate_only_when_the_server_enables_it(tmp_path: Path, compression: bool) -> None:
+    server = Server(workflows=[demo_workflow()], database_url=f"sqlite:///{tmp_path}/db", compression=compression)
+    with serve_in_thread(server) as running:
+        async with connect(running.ws_url) as ws:  # offers permessage-deflate, as browsers do
+            await recv(ws)
+            assert bool(ws.protocol.extensions) is compression
+            await send(ws, action="start-workflow", workflow_id="demo", message="x")
+            _, events = await read_run(ws)
+            assert events[-1]["event"] == "WorkflowCompleted"

@@ -11,6 +11,7 @@ from typing import Any
 
 import uvicorn
 from fastapi import FastAPI, WebSocket
+from starlette.types import Receive, Scope, Send
 
 from runstream.engine.workflow import Workflow
 from runstream.fanout import open_hub
@@ -33,6 +34,22 @@ SHUTDOWN_GRACE = 5.0
 """Seconds ``serve`` lets open HTTP streams end after SIGTERM before it cancels them."""
 
 
+WS_PATH = "/workflows/ws"
+
+
+class _App(FastAPI):
+    """The FastAPI app, but ``/workflows/ws`` goes straight to its handler: the middleware
+    stack's coroutines would otherwise sit in memory for every idle connection."""
+
+    workflows_ws: Callable[[WebSocket], Awaitable[None]] | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket" and scope["path"] == WS_PATH and self.workflows_ws is not None:
+            await self.workflows_ws(WebSocket(scope, receive, send))
+        else:
+            await super().__call__(scope, receive, send)
+
+
 class Server:
     """``Server(workflows=[...])``, then ``.serve(port=7777)`` or mount ``.app`` in any ASGI server.
 
@@ -43,7 +60,9 @@ class Server:
     ``authenticate`` with it (default ``RUNSTREAM_SECURITY_KEY`` or ``OS_SECURITY_KEY``).
     ``retention``: how long finished runs are kept (default ``RetentionPolicy.from_env()``:
     for ever). ``lease_ttl``: seconds after which a silent replica's runs are taken over
-    (docs/recovery.md).
+    (docs/recovery.md). ``compression``: permessage-deflate for WebSocket clients that ask
+    for it (browsers and ``websockets`` do); off by default, since each connection then
+    holds ~40 KB of zlib state and every frame pays for deflate: worth it on slow links only.
     """
 
     def __init__(
@@ -59,6 +78,7 @@ class Server:
         sse_heartbeat: float = DEFAULT_SSE_HEARTBEAT,
         retention: RetentionPolicy | None = None,
         lease_ttl: float = DEFAULT_LEASE_TTL,
+        compression: bool = False,
     ) -> None:
         self.database_url = database_url or os.environ.get("RUNSTREAM_DATABASE_URL") or DEFAULT_DATABASE_URL
         self.redis_url = redis_url or os.environ.get("RUNSTREAM_REDIS_URL") or None
@@ -66,6 +86,7 @@ class Server:
             security_key or os.environ.get("RUNSTREAM_SECURITY_KEY") or os.environ.get("OS_SECURITY_KEY") or None
         )
         self.max_message_size = max_message_size
+        self.compression = compression
         self.sse_heartbeat = sse_heartbeat  # seconds of silence before an SSE stream sends `: ping`
         self.retention = retention or RetentionPolicy.from_env()
         self.manager = RunManager(
@@ -96,12 +117,11 @@ class Server:
                 await self.drain()
                 await self.manager.close()
 
-        app = FastAPI(title=title, lifespan=lifespan)
+        app = _App(title=title, lifespan=lifespan)
         app.state.server = self
         install_error_handlers(app)
         app.include_router(router)
 
-        @app.websocket("/workflows/ws")
         async def workflows_ws(websocket: WebSocket) -> None:
             connection = WorkflowSocket(websocket, self.manager, self.security_key, self.max_message_size)
             self._sockets.add(connection)
@@ -110,17 +130,24 @@ class Server:
             finally:
                 self._sockets.discard(connection)
 
+        app.router.add_websocket_route(WS_PATH, workflows_ws)
+        app.workflows_ws = workflows_ws
         return app
+
+    def uvicorn_options(self, **overrides: Any) -> dict[str, Any]:
+        """uvicorn settings this server needs (frame size limit, compression), then ``overrides``."""
+        options: dict[str, Any] = {
+            "ws_max_size": self.max_message_size,
+            "ws_per_message_deflate": self.compression,
+            "log_level": "info",
+            "timeout_graceful_shutdown": SHUTDOWN_GRACE,
+        }
+        return {**options, **overrides}
 
     def serve(self, host: str = "0.0.0.0", port: int = 7777, **uvicorn_options: Any) -> None:
         """Run the server in this process until SIGINT or SIGTERM, then shut down gracefully:
         ``drain``, let HTTP streams end (``SHUTDOWN_GRACE`` s at most), leave runs to resume."""
-        options: dict[str, Any] = {
-            "ws_max_size": self.max_message_size,
-            "log_level": "info",
-            "timeout_graceful_shutdown": SHUTDOWN_GRACE,
-        }
-        options.update(uvicorn_options)
+        options = self.uvicorn_options(**uvicorn_options)
         server = _DrainingUvicorn(uvicorn.Config(self.app, host=host, port=port, **options), self.drain)
         server.run()
         if not server.started:
