@@ -122,6 +122,11 @@ class OpenAIChat(SDKChatModel):
         http_client: openai.DefaultAsyncHttpxClient | None = None,
         **request_options: Any,
     ) -> None:
+        # imported here, not at module top: the SDK costs ~1.5 s of start-up, which only
+        # servers that use it should pay, and they should pay it now, not on a first request
+        import openai
+
+        self._sdk = openai
         self.id = id or os.environ.get("OPENAI_MODEL", "gpt-4o-mini")
         self.request_options = request_options
         self.http_client = http_client
@@ -145,10 +150,8 @@ class OpenAIChat(SDKChatModel):
         return client
 
     def _new_client(self) -> openai.AsyncOpenAI:
-        import openai  # here, not at module top: the SDK costs ~2 s of start-up to servers that never use it
-
-        http_client = self.http_client or openai.DefaultAioHttpClient()
-        return openai.AsyncOpenAI(http_client=http_client, **self._settings)
+        http_client = self.http_client or self._sdk.DefaultAioHttpClient()
+        return self._sdk.AsyncOpenAI(http_client=http_client, **self._settings)
 
     async def aclose(self) -> None:
         """Close the running loop's HTTP session; the next request opens a new one.
@@ -183,9 +186,7 @@ class OpenAIChat(SDKChatModel):
         return {**body, **self.request_options}
 
     def sdk(self) -> ModuleType:
-        import openai
-
-        return openai
+        return self._sdk
 
     def reader(self) -> ChunkReader:
         return ChunkReader()
