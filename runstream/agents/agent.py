@@ -125,10 +125,11 @@ class Agent:
         parts: list[str] = []
         calls: list[ToolCall] = []
         usage = Usage()
+        emit_content = ctx.content_emitter(ev.RUN_CONTENT, base)
         async for item in self.model.stream(messages, **options):
             if isinstance(item, str):
                 parts.append(item)
-                await ctx.emit(ev.RUN_CONTENT, {**base, "content": item})
+                await emit_content(item)
             elif isinstance(item, ToolCall):
                 calls.append(item)
             else:

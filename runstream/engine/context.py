@@ -14,9 +14,11 @@ from typing import Any
 
 from runstream.engine.io import StepOutput
 
-__all__ = ["Emit", "RunContext", "StepScope"]
+__all__ = ["ContentEmitterFactory", "Emit", "EmitContent", "RunContext", "StepScope"]
 
 Emit = Callable[[str, dict[str, Any]], Awaitable[None]]
+EmitContent = Callable[[Any], Awaitable[None]]
+ContentEmitterFactory = Callable[[str, dict[str, Any]], EmitContent]
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,20 @@ class RunContext:
     models: dict[int, object] = field(default_factory=dict)
     """The models the run's agents used, by ``id()`` (a model need not be hashable); the
     run manager shares one dict between its runs and closes them at shutdown."""
+
+    content_emitter_factory: ContentEmitterFactory | None = None
+    """The run manager's fast path for ``content_emitter``; without it, ``emit`` is used."""
+
+    def content_emitter(self, name: str, fields: dict[str, Any]) -> EmitContent:
+        """An emitter of ``name`` events that carry ``fields`` and differ only in ``content``
+        (an agent's tokens): the sink may serialize the constant part once."""
+        if self.content_emitter_factory is not None:
+            return self.content_emitter_factory(name, fields)
+
+        async def emit_content(content: Any) -> None:
+            await self.emit(name, {**fields, "content": content})
+
+        return emit_content
 
     def add_metrics(self, values: dict[str, int]) -> None:
         for name, value in values.items():

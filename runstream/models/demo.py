@@ -58,12 +58,13 @@ class DemoModel:
         topic = " ".join(prompt.split("\n\n")[0].split()[:8]).rstrip(".") or "the topic"
         seed = int.from_bytes(hashlib.sha256(prompt.encode()).digest()[:4], "big")
         sentences = [_OPENINGS[seed % len(_OPENINGS)].format(topic=topic), *_tool_findings(messages)]
-        i = seed
-        while sum(len(s.split()) for s in sentences) < self.tokens:
+        i, words = seed, sum(len(s.split()) for s in sentences)
+        while words < self.tokens:
             i = (i * 1103515245 + 12345) & 0x7FFFFFFF
             sentences.append(_SENTENCES[i % len(_SENTENCES)])
-        words = " ".join(sentences).split()[: self.tokens]
-        return [w + " " for w in words[:-1]] + [words[-1]] if words else []
+            words += len(sentences[-1].split())
+        tokens = " ".join(sentences).split()[: self.tokens]
+        return [w + " " for w in tokens[:-1]] + [tokens[-1]] if tokens else []
 
     def tool_calls(self, messages: list[Message], tools: list[ToolSpec]) -> list[ToolCall]:
         """The calls this model makes: each tool the prompt names, once, before any result."""
