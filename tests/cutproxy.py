@@ -9,9 +9,10 @@ loop, so subprocesses (the CLI) can use it too.
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+from tests.tcpserver import tcp_server_in_thread
 
 __all__ = ["CuttingProxy", "cutting_proxy"]
 
@@ -68,27 +69,12 @@ class CuttingProxy:
 def cutting_proxy(upstream_port: int, cut_after: int = 1500, max_cuts: int = 8) -> Iterator[CuttingProxy]:
     """A ``CuttingProxy`` listening on 127.0.0.1:<ephemeral> until the block ends."""
     proxy = CuttingProxy(upstream_port, cut_after, max_cuts)
-    loop = asyncio.new_event_loop()
-    started = threading.Event()
-    stop = asyncio.Event()
 
-    async def main() -> None:
-        server = await asyncio.start_server(proxy.handle, "127.0.0.1", 0)
-        proxy.port = server.sockets[0].getsockname()[1]
-        started.set()
-        async with server:
-            await stop.wait()
-            for task in list(proxy.tasks):
-                task.cancel()
-            await asyncio.gather(*proxy.tasks, return_exceptions=True)
+    async def end_connections() -> None:
+        for task in list(proxy.tasks):
+            task.cancel()
+        await asyncio.gather(*proxy.tasks, return_exceptions=True)
 
-    thread = threading.Thread(target=loop.run_until_complete, args=(main(),), daemon=True)
-    thread.start()
-    if not started.wait(10):
-        raise RuntimeError("proxy did not start")
-    try:
+    with tcp_server_in_thread(proxy.handle, "proxy", end_connections) as port:
+        proxy.port = port
         yield proxy
-    finally:
-        loop.call_soon_threadsafe(stop.set)
-        thread.join(10)
-        loop.close()

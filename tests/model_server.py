@@ -16,6 +16,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from tests.tcpserver import tcp_server_in_thread
+
 __all__ = [
     "ModelServer",
     "Reply",
@@ -187,24 +189,6 @@ class ModelServer:
 def serve_model(replies: list[Reply] | None = None) -> Iterator[ModelServer]:
     """Run a ``ModelServer`` on an ephemeral port in a thread until the block ends."""
     model_server = ModelServer(replies or [])
-    loop = asyncio.new_event_loop()
-    ready = threading.Event()
-    stop = asyncio.Event()
-
-    async def main() -> None:
-        server = await asyncio.start_server(model_server.handle, "127.0.0.1", 0)
-        model_server.port = server.sockets[0].getsockname()[1]
-        ready.set()
-        async with server:
-            await stop.wait()
-
-    thread = threading.Thread(target=loop.run_until_complete, args=(main(),), daemon=True)
-    thread.start()
-    if not ready.wait(timeout=10):
-        raise RuntimeError("model server did not start")
-    try:
+    with tcp_server_in_thread(model_server.handle, "model server") as port:
+        model_server.port = port
         yield model_server
-    finally:
-        loop.call_soon_threadsafe(stop.set)
-        thread.join(timeout=10)
-        loop.close()
