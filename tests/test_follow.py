@@ -9,7 +9,8 @@ import pytest
 
 from runstream import LocalHub, RunRecord, SQLiteLog, StoredEvent
 from runstream.log.base import RunEnd
-from runstream.runs import Appender, follow
+from runstream.runs import Appender, follow, follow_batches
+from runstream.runs.follow import PAGE
 
 pytestmark = pytest.mark.anyio
 
@@ -74,3 +75,30 @@ async def test_slow_reader_overflows_its_buffer_and_reads_the_gap_from_the_log(t
     await log.close()
     assert seen == list(range(total))
     assert overflows > 0 and largest <= 50
+
+
+async def test_batches_are_gapless_pages_and_live_runs_ending_at_the_terminal_event(tmp_path: Path) -> None:
+    log, hub = await open_log(tmp_path), LocalHub()
+    appender = Appender(log, hub)
+    appender.start()
+    total = 1000
+    for i in range(600):  # already in the log: read back in pages
+        appender.add("r", event(i, total - 1))
+    await appender.durable()
+
+    async def read() -> list[list[int]]:
+        return [[e.index for e in batch] async for batch in follow_batches(log, hub, "r", 99)]
+
+    reader = asyncio.create_task(read())
+    await asyncio.sleep(0.05)
+    for i in range(600, total):  # then live, a few events per commit
+        appender.add("r", event(i, total - 1), RunEnd("completed") if i == total - 1 else None)
+        if i % 7 == 0:
+            await appender.durable()
+    await appender.close()
+    batches = await reader
+    await log.close()
+    assert [i for batch in batches for i in batch] == list(range(100, total))
+    assert all(batch and batch == list(range(batch[0], batch[0] + len(batch))) for batch in batches)
+    assert batches[0] == list(range(100, 100 + PAGE))  # a full page from the log
+    assert any(1 < len(batch) < PAGE for batch in batches[3:])  # live batches of one commit each

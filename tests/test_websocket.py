@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from runstream import Agent, DemoModel, Server, Step, Workflow
 from tests.conftest import RunningServer, serve_in_thread
@@ -34,10 +34,15 @@ def demo_workflow() -> Workflow:
 
 
 
-@pytest.fixture
-def srv(tmp_path: Path, valve: Valve) -> Iterator[RunningServer]:
+TRANSPORTS = {"direct": {}, "asgi": {"ws": "websockets-sansio"}}
+"""``Server.serve``'s own WebSocket transport, and ``Server.app`` in a plain ASGI server."""
+
+
+@pytest.fixture(params=TRANSPORTS)
+def srv(request: pytest.FixtureRequest, tmp_path: Path, valve: Valve) -> Iterator[RunningServer]:
     workflows = [demo_workflow(), valve_workflow(valve, before=30, after=170, id="gated"), Workflow(name="Broken", id="broken", steps=[boom])]
-    with serve_in_thread(Server(workflows=workflows, database_url=f"sqlite:///{tmp_path}/runs.db")) as running:
+    server = Server(workflows=workflows, database_url=f"sqlite:///{tmp_path}/runs.db")
+    with serve_in_thread(server, **TRANSPORTS[request.param]) as running:
         yield running
 
 
@@ -58,6 +63,12 @@ async def test_connected_message_and_ping(srv: RunningServer) -> None:
         assert hello["event"] == "connected" and hello["requires_auth"] is False and hello["message"]
         await send(ws, action="ping")
         assert await recv(ws) == {"event": "pong"}
+
+
+async def test_other_websocket_paths_are_refused(srv: RunningServer) -> None:
+    with pytest.raises(InvalidStatus) as refused:
+        await connect(srv.ws_url.replace("/workflows/ws", "/elsewhere/ws"))
+    assert refused.value.response.status_code == 403
 
 
 async def test_run_streams_every_event_with_common_fields(srv: RunningServer) -> None:

@@ -5,6 +5,9 @@ read the log from the next index until it is exhausted, then take live events
 from the subscription, going back to the log whenever the live inbox has a
 gap (the reader fell behind, or it subscribed mid-batch). The subscription is
 opened before the first read, so no event can fall between the two.
+
+Events come in batches (a log page, or whatever the live inbox holds), so a
+transport can write a batch at once: one wake-up and one write for many events.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from runstream.events import StoredEvent
 from runstream.fanout.base import Hub
 from runstream.log.base import EventLog
 
-__all__ = ["follow"]
+__all__ = ["follow", "follow_batches"]
 
 PAGE = 256
 """Events a reader holds while it catches up from the log: with a thousand readers
@@ -26,11 +29,25 @@ behind at once, this, not the live buffers (shared events), is what their memory
 async def follow(
     log: EventLog, hub: Hub, run_id: str, after: int = -1, poll_interval: float = 2.0
 ) -> AsyncIterator[StoredEvent]:
+    """``follow_batches``, one event at a time."""
+    batches = follow_batches(log, hub, run_id, after, poll_interval)
+    try:
+        async for batch in batches:
+            for event in batch:
+                yield event
+    finally:
+        await batches.aclose()
+
+
+async def follow_batches(
+    log: EventLog, hub: Hub, run_id: str, after: int = -1, poll_interval: float = 2.0
+) -> AsyncIterator[list[StoredEvent]]:
     """Yield every event of ``run_id`` with index > ``after``, in order, once each,
-    through the terminal event. ``poll_interval`` bounds how long a lost
-    notification can delay a reader (it re-reads the log that often while idle).
-    A run that has ended with nothing left to read (its events were pruned, or
-    ``after`` is past its end) ends the iteration instead of waiting for ever."""
+    through the terminal event (the last of the last batch), in non-empty batches.
+    ``poll_interval`` bounds how long a lost notification can delay a reader (it
+    re-reads the log that often while idle). A run that has ended with nothing left
+    to read (its events were pruned, or ``after`` is past its end) ends the
+    iteration instead of waiting for ever."""
     subscriber = hub.subscribe(run_id)
     next_index = after + 1
     need_log = True
@@ -39,11 +56,11 @@ async def follow(
         while True:
             if need_log:
                 page = await log.read(run_id, next_index, PAGE)
-                for event in page:
-                    yield event
-                    if event.terminal:
-                        return
                 if page:
+                    end = _through_terminal(page)
+                    yield page if end == len(page) else page[:end]
+                    if page[end - 1].terminal:
+                        return
                     next_index = page[-1].index + 1
                 if len(page) == PAGE:
                     continue
@@ -60,12 +77,16 @@ async def follow(
                 if buffer[0].index > next_index:
                     need_log = True
                     continue
+                batch = []
                 while buffer and buffer[0].index == next_index:
                     event = buffer.popleft()
-                    yield event
-                    if event.terminal:
-                        return
+                    batch.append(event)
                     next_index += 1
+                    if event.terminal:
+                        break
+                yield batch
+                if batch[-1].terminal:
+                    return
                 continue
             if subscriber.overflowed:  # checked before waiting: it may have been set while we yielded
                 subscriber.overflowed = False
@@ -79,6 +100,14 @@ async def follow(
                 need_log = True
     finally:
         hub.unsubscribe(subscriber)
+
+
+def _through_terminal(page: list[StoredEvent]) -> int:
+    """How many of ``page`` to yield: all, or up to its terminal event."""
+    for position, event in enumerate(page):
+        if event.terminal:
+            return position + 1
+    return len(page)
 
 
 async def _ended(log: EventLog, run_id: str) -> bool:

@@ -29,7 +29,7 @@ from runstream.fanout.base import Hub
 from runstream.log.base import EventLog, RunEnd, RunRecord, RunStatus, Session
 from runstream.models.base import close_model
 from runstream.runs.appender import Appender
-from runstream.runs.follow import follow
+from runstream.runs.follow import follow, follow_batches
 from runstream.runs.recovery import DEFAULT_LEASE_TTL, ResumePlan, Recovery, load_resume_plan
 
 __all__ = ["RunManager"]
@@ -350,6 +350,10 @@ class RunManager:
     def follow(self, run_id: str, after: int = -1) -> AsyncIterator[StoredEvent]:
         """Every event of a run after index ``after``, from the log, then live, through its end."""
         return follow(self.log, self.hub, run_id, after)
+
+    def follow_batches(self, run_id: str, after: int = -1) -> AsyncIterator[list[StoredEvent]]:
+        """``follow`` in the batches it reads them in, for transports that write a batch at once."""
+        return follow_batches(self.log, self.hub, run_id, after)
 
     def is_local(self, run_id: str) -> bool:
         return run_id in self._active

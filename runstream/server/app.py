@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -21,8 +22,10 @@ from runstream.log.base import EventLog
 from runstream.log.retention import RetentionPolicy, keep_applying
 from runstream.runs.recovery import DEFAULT_LEASE_TTL
 from runstream.runs.manager import RunManager
+from runstream.server.channel import AsgiChannel, Channel
 from runstream.server.http_errors import install_error_handlers
 from runstream.server.routes import router
+from runstream.server.transport import DirectWebSocketProtocol
 from runstream.server.websocket import WorkflowSocket
 
 __all__ = ["Server", "DEFAULT_DATABASE_URL", "DEFAULT_MAX_MESSAGE_SIZE", "DEFAULT_SSE_HEARTBEAT", "SHUTDOWN_GRACE"]
@@ -123,20 +126,25 @@ class Server:
         app.include_router(router)
 
         async def workflows_ws(websocket: WebSocket) -> None:
-            connection = WorkflowSocket(websocket, self.manager, self.security_key, self.max_message_size)
-            self._sockets.add(connection)
-            try:
-                await connection.serve()
-            finally:
-                self._sockets.discard(connection)
+            await self._serve_socket(AsgiChannel(websocket))
 
         app.router.add_websocket_route(WS_PATH, workflows_ws)
         app.workflows_ws = workflows_ws
         return app
 
+    async def _serve_socket(self, channel: Channel) -> None:
+        connection = WorkflowSocket(channel, self.manager, self.security_key, self.max_message_size)
+        self._sockets.add(connection)
+        try:
+            await connection.serve()
+        finally:
+            self._sockets.discard(connection)
+
     def uvicorn_options(self, **overrides: Any) -> dict[str, Any]:
-        """uvicorn settings this server needs (frame size limit, compression), then ``overrides``."""
+        """uvicorn settings this server needs (its WebSocket transport, frame size limit,
+        compression), then ``overrides``."""
         options: dict[str, Any] = {
+            "ws": functools.partial(DirectWebSocketProtocol, path=WS_PATH, handler=self._serve_socket),
             "ws_max_size": self.max_message_size,
             "ws_per_message_deflate": self.compression,
             "log_level": "info",

@@ -1,4 +1,4 @@
-"""Server-Sent Events: a run's events from ``manager.follow`` with ``id:`` lines and heartbeats.
+"""Server-Sent Events: a run's events from ``manager.follow_batches`` with ``id:`` lines and heartbeats.
 
 ``plan_resume`` is the pure part (where a resumed stream starts, or that it has
 nothing left to send); ``sse_response`` only moves text. The response races
@@ -43,26 +43,27 @@ def plan_resume(run: RunRecord, last_event_index: int | None, count: int) -> int
     return last
 
 
-async def sse_frames(events: AsyncIterator[StoredEvent], heartbeat: float) -> AsyncIterator[str]:
-    """``events`` as SSE frames, with a comment line whenever ``heartbeat`` seconds pass in silence."""
-    pending: asyncio.Future[StoredEvent] | None = None
+async def sse_frames(batches: AsyncIterator[list[StoredEvent]], heartbeat: float) -> AsyncIterator[str]:
+    """``batches`` of events as SSE frames, a batch per chunk, with a comment line whenever
+    ``heartbeat`` seconds pass in silence."""
+    pending: asyncio.Future[list[StoredEvent]] | None = None
     try:
         while True:
-            pending = asyncio.ensure_future(anext(events))
+            pending = asyncio.ensure_future(anext(batches))
             while not (await asyncio.wait({pending}, timeout=heartbeat))[0]:
                 yield HEARTBEAT
             try:
-                event = pending.result()
+                batch = pending.result()
             except StopAsyncIteration:
                 return
             pending = None
-            yield sse_frame(event)
+            yield "".join([sse_frame(event) for event in batch])
     finally:
         if pending is not None:
             pending.cancel()
             with contextlib.suppress(BaseException):
                 await pending
-        aclose = getattr(events, "aclose", None)
+        aclose = getattr(batches, "aclose", None)
         if aclose is not None:
             await aclose()
 
@@ -71,5 +72,5 @@ def sse_response(manager: RunManager, run_id: str, after: int | None, heartbeat:
     """The SSE response for ``run_id`` after index ``after``; 204 (EventSource stops) when None."""
     if after is None:
         return Response(status_code=204, headers=_HEADERS)
-    body = sse_frames(manager.follow(run_id, after), heartbeat)
+    body = sse_frames(manager.follow_batches(run_id, after), heartbeat)
     return StreamingResponse(body, media_type="text/event-stream", headers={**_HEADERS, "X-Run-Id": run_id})

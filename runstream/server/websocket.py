@@ -3,7 +3,7 @@
 One receive loop per socket answers actions in order; each run the socket
 follows is streamed by its own task, so the socket keeps answering (``ping``,
 ``cancel-workflow``) while events flow. Closing the socket stops those tasks,
-never the runs.
+never the runs. Events go out in the batches the run manager reads them in.
 """
 
 from __future__ import annotations
@@ -12,11 +12,10 @@ import asyncio
 import hmac
 import logging
 
-from starlette.websockets import WebSocket, WebSocketDisconnect
-
 from runstream.errors import RunstreamError
 from runstream.events import ws_frame
 from runstream.runs.manager import RunManager
+from runstream.server.channel import Channel, ClientLeft
 from runstream.server.protocol import (
     Action,
     Authenticate,
@@ -37,22 +36,21 @@ logger = logging.getLogger(__name__)
 class WorkflowSocket:
     """Serves one client connection. Slotted: ten thousand idle ones should cost little."""
 
-    __slots__ = ("websocket", "manager", "security_key", "max_message_size", "authenticated", "_send_lock", "_streams", "_closing")
+    __slots__ = ("channel", "manager", "security_key", "max_message_size", "authenticated", "_streams", "_closing")
 
     def __init__(
-        self, websocket: WebSocket, manager: RunManager, security_key: str | None, max_message_size: int
+        self, channel: Channel, manager: RunManager, security_key: str | None, max_message_size: int
     ) -> None:
-        self.websocket = websocket
+        self.channel = channel
         self.manager = manager
         self.security_key = security_key
         self.max_message_size = max_message_size
         self.authenticated = security_key is None
-        self._send_lock = asyncio.Lock()
         self._streams: set[asyncio.Task[None]] = set()
         self._closing = False
 
     async def serve(self) -> None:
-        await self.websocket.accept()
+        await self.channel.accept()
         await self.send(
             control(
                 "connected",
@@ -61,12 +59,9 @@ class WorkflowSocket:
             )
         )
         try:
-            while True:
-                message = await self.websocket.receive()
-                if message["type"] == "websocket.disconnect":
-                    return
-                await self._on_frame(message.get("text"), message.get("bytes"))
-        except WebSocketDisconnect:
+            while (message := await self.channel.read()) is not None:
+                await self._on_frame(message)
+        except ClientLeft:
             return
         finally:
             for task in self._streams:
@@ -87,19 +82,18 @@ class WorkflowSocket:
         )
         try:
             await self.send(notice)
-            await self.websocket.close(1012, "server restart")
-        except (WebSocketDisconnect, OSError, RuntimeError):  # the client had already gone
+            await self.channel.close(1012, "server restart")
+        except ClientLeft:
             logger.debug("client left before the shutdown notice")
 
     async def send(self, text: str) -> None:
-        async with self._send_lock:
-            await self.websocket.send_text(text)
+        await self.channel.write((text,))
 
     async def error(self, message: str) -> None:
         await self.send(control("error", error=message))
 
-    async def _on_frame(self, text: str | None, data: bytes | None) -> None:
-        if text is None:
+    async def _on_frame(self, text: str | bytes) -> None:
+        if isinstance(text, bytes):
             await self.error("Binary frames are not supported; send JSON text frames")
             return
         if len(text) > self.max_message_size:
@@ -152,9 +146,11 @@ class WorkflowSocket:
 
     async def _pump(self, run_id: str, after: int, subscribe_after: int | None, subscribed: str | None) -> None:
         try:
-            async for event in self.manager.follow(run_id, after):
-                await self.send(ws_frame(event))
-                if event.index == subscribe_after and subscribed is not None:
-                    await self.send(subscribed)
-        except (WebSocketDisconnect, OSError):
+            async for batch in self.manager.follow_batches(run_id, after):
+                frames = [ws_frame(event) for event in batch]
+                if subscribed is not None and subscribe_after is not None and batch[-1].index >= subscribe_after:
+                    frames.insert(subscribe_after - batch[0].index + 1, subscribed)  # batches are gapless
+                    subscribed = None
+                await self.channel.write(frames)
+        except ClientLeft:
             logger.debug("client left while run %s streamed; the run goes on", run_id)

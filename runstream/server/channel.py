@@ -1,0 +1,71 @@
+"""What a workflow socket needs of a WebSocket connection, and that over ASGI.
+
+``serve()`` uses runstream's own uvicorn protocol (``server/transport.py``), which
+writes a batch of frames in one system call; ``AsgiChannel`` serves the same
+socket when ``Server.app`` is mounted in any other ASGI server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Protocol
+
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+__all__ = ["Channel", "ClientLeft", "AsgiChannel"]
+
+
+class ClientLeft(Exception):
+    """The client is gone: nothing more can be sent to it."""
+
+
+class Channel(Protocol):
+    async def accept(self) -> None: ...
+
+    async def read(self) -> str | bytes | None:
+        """The next message from the client; None once it has left."""
+        ...
+
+    async def write(self, texts: Sequence[str]) -> None:
+        """Send each of ``texts`` as a text frame, in order; raise ``ClientLeft`` if it has gone."""
+        ...
+
+    async def close(self, code: int, reason: str) -> None: ...
+
+
+class AsgiChannel:
+    """A ``Channel`` over Starlette's WebSocket: one ASGI message per frame."""
+
+    __slots__ = ("websocket", "_lock")
+
+    def __init__(self, websocket: WebSocket) -> None:
+        self.websocket = websocket
+        self._lock = asyncio.Lock()
+
+    async def accept(self) -> None:
+        await self.websocket.accept()
+
+    async def read(self) -> str | bytes | None:
+        try:
+            message = await self.websocket.receive()
+        except WebSocketDisconnect:
+            return None
+        if message["type"] == "websocket.disconnect":
+            return None
+        text = message.get("text")
+        return text if text is not None else message.get("bytes", b"")
+
+    async def write(self, texts: Sequence[str]) -> None:
+        try:
+            async with self._lock:  # a batch stays together, whichever stream sent it
+                for text in texts:
+                    await self.websocket.send_text(text)
+        except (WebSocketDisconnect, OSError, RuntimeError) as exc:
+            raise ClientLeft from exc
+
+    async def close(self, code: int, reason: str) -> None:
+        try:
+            await self.websocket.close(code, reason)
+        except (WebSocketDisconnect, OSError, RuntimeError) as exc:
+            raise ClientLeft from exc

@@ -1,0 +1,95 @@
+"""runstream's WebSocket transport on uvicorn: ``/workflows/ws`` without the ASGI round trip.
+
+uvicorn's sans-I/O protocol (on the ``websockets`` library) still does the
+handshake, keepalive, limits and closing; this subclass hands ``/workflows/ws``
+connections to the workflow socket as a ``Channel`` and writes a batch of
+events as one ``transport.write``. A token storm or a replay then costs one
+system call per batch instead of an ASGI message and a system call per event.
+Every other WebSocket path goes through the ASGI app as usual.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from uvicorn.config import Config
+from uvicorn.protocols.utils import ClientDisconnected
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from uvicorn.server import ServerState
+from websockets.exceptions import InvalidState
+
+from runstream.server.channel import Channel, ClientLeft
+
+__all__ = ["DirectWebSocketProtocol"]
+
+logger = logging.getLogger(__name__)
+
+Handler = Callable[[Channel], Awaitable[None]]
+
+
+class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
+    """One client connection; a ``Channel`` for the handler when it asked for ``path``."""
+
+    def __init__(
+        self,
+        config: Config,
+        server_state: ServerState,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
+        *,
+        path: str,
+        handler: Handler,
+    ) -> None:
+        super().__init__(config, server_state, app_state, _loop)
+        self.direct_path = path
+        self.handler = handler
+
+    async def run_asgi(self) -> None:
+        if self.scope["path"] != self.direct_path:
+            await super().run_asgi()
+            return
+        try:
+            await self.handler(self)
+        except Exception:
+            logger.exception("WebSocket handler failed")
+            self.send_500_response()
+        if self.close_timer is None:
+            self.transport.close()
+
+    async def accept(self) -> None:
+        await self._send_control({"type": "websocket.accept"})
+
+    async def read(self) -> str | bytes | None:
+        while True:
+            message = await self.receive()
+            kind = message["type"]
+            if kind == "websocket.receive":
+                text = message.get("text")
+                return text if text is not None else message.get("bytes", b"")
+            if kind == "websocket.disconnect":
+                return None
+
+    async def write(self, texts: Sequence[str]) -> None:
+        if not self.writable.is_set():  # the client reads slower than we write: wait for the buffer to drain
+            await self.writable.wait()
+        if self.disconnected or self.close_sent:
+            raise ClientLeft
+        conn = self.conn
+        try:
+            for text in texts:
+                conn.send_text(text.encode())
+        except InvalidState as exc:
+            raise ClientLeft from exc
+        self.transport.write(b"".join(conn.data_to_send()))
+
+    async def close(self, code: int, reason: str) -> None:
+        await self._send_control({"type": "websocket.close", "code": code, "reason": reason})
+
+    async def _send_control(self, message: Any) -> None:
+        try:
+            await self.send(message)
+        except (ClientDisconnected, RuntimeError) as exc:
+            raise ClientLeft from exc
