@@ -32,7 +32,6 @@ if __name__ == "__main__":
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--model-url", required=True)
     parser.add_argument("--db", required=True)
-    parser.add_argument("--ws", default="auto", help="uvicorn's WebSocket implementation (auto: websockets-sansio)")
     args = parser.parse_args()
     server = Server(workflows=workflows(args.model_url), database_url=f"sqlite:///{args.db}")
-    server.serve(host="127.0.0.1", port=args.port, log_level="warning", backlog=16384, ws=args.ws)
+    server.serve(host="127.0.0.1", port=args.port, log_level="warning", backlog=16384)

@@ -66,15 +66,6 @@ CREATE TABLE IF NOT EXISTS sessions (
 """
 
 
-
-
-
-
-
-
-
-
-
 def _enable_wal(conn: sqlite3.Connection, tries: int = 50) -> None:
     """Switching a fresh file to WAL needs a moment alone with it, and SQLite does not wait
     for that (no busy handler): processes opening one new file together take turns."""
