@@ -61,6 +61,9 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
 
     async def accept(self) -> None:
         await self._send_control({"type": "websocket.accept"})
+        # the handshake's request, response and ASGI scope are done with: an idle connection
+        # should hold only what it still needs
+        del self.request, self.response, self.scope
 
     async def read(self) -> str | bytes | None:
         while True:
