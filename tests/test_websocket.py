@@ -7,11 +7,13 @@ import random
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from runstream import Agent, DemoModel, Server, Step, Workflow
+from runstream.server.transport import DirectWebSocketProtocol
 from tests.conftest import RunningServer, serve_in_thread
 from tests.runkit import Valve, valve_workflow
 from tests.wsclient import indices, read_run, recv, send
@@ -34,13 +36,21 @@ def demo_workflow() -> Workflow:
 
 
 
+BIG = 40_000
+"""Tokens of the ``big`` run: ~16 MB of frames, more than loopback's socket buffers hold."""
+
 TRANSPORTS = {"direct": {}, "asgi": {"ws": "websockets-sansio"}}
 """``Server.serve``'s own WebSocket transport, and ``Server.app`` in a plain ASGI server."""
 
 
 @pytest.fixture(params=TRANSPORTS)
 def srv(request: pytest.FixtureRequest, tmp_path: Path, valve: Valve) -> Iterator[RunningServer]:
-    workflows = [demo_workflow(), valve_workflow(valve, before=30, after=170, id="gated"), Workflow(name="Broken", id="broken", steps=[boom])]
+    workflows = [
+        demo_workflow(),
+        valve_workflow(valve, before=30, after=170, id="gated"),
+        Workflow(name="Broken", id="broken", steps=[boom]),
+        Workflow(name="Big", id="big", steps=[Step(name="Write", agent=Agent(name="Writer", model=DemoModel(pace=0, tokens=BIG)))]),
+    ]
     server = Server(workflows=workflows, database_url=f"sqlite:///{tmp_path}/runs.db")
     with serve_in_thread(server, **TRANSPORTS[request.param]) as running:
         yield running
@@ -63,6 +73,26 @@ async def test_connected_message_and_ping(srv: RunningServer) -> None:
         assert hello["event"] == "connected" and hello["requires_auth"] is False and hello["message"]
         await send(ws, action="ping")
         assert await recv(ws) == {"event": "pong"}
+
+
+async def test_client_that_stops_reading_holds_bounded_server_memory_then_gets_everything(srv: RunningServer) -> None:
+    async with connect(srv.ws_url, max_size=None) as ws:  # the client reads nothing: its queue fills, then it stops
+        await recv(ws)
+        await send(ws, action="start-workflow", workflow_id="big", message="go")
+        async with httpx.AsyncClient(base_url=srv.http_url) as http:
+            run_id = None
+            for _ in range(600):
+                runs = (await http.get("/runs", params={"workflow_id": "big"})).json()
+                if runs and runs[0]["status"] == "completed":
+                    run_id = runs[0]["run_id"]
+                    break
+                await asyncio.sleep(0.05)
+        assert run_id is not None, "the run should finish without waiting for its reader"
+        (socket,) = srv.server._sockets
+        if isinstance(socket.channel, DirectWebSocketProtocol):
+            assert socket.channel.transport.get_write_buffer_size() < 1_000_000  # of the run's ~16 MB
+        _, events = await read_run(ws)
+    assert indices(events) == list(range(len(events))) and len(events) > BIG
 
 
 async def test_other_websocket_paths_are_refused(srv: RunningServer) -> None:
