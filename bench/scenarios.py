@@ -290,11 +290,11 @@ def many_runs(b: Bench, system: str) -> dict[str, Any]:
 
 
 SCENARIOS = {
-    "storm": (storm, ("runstream", "agno", "floor")),
-    "latency": (latency, ("runstream", "agno", "floor")),
-    "fanout": (fanout, ("runstream", "agno", "floor")),
-    "replay": (replay, ("runstream", "agno", "floor")),
-    "connections": (connections, ("runstream", "agno", "floor")),
+    "storm": (storm, ("runstream", "runstream-asgi", "agno", "floor")),
+    "latency": (latency, ("runstream", "runstream-asgi", "agno", "floor")),
+    "fanout": (fanout, ("runstream", "runstream-asgi", "agno", "floor")),
+    "replay": (replay, ("runstream", "runstream-asgi", "agno", "floor")),
+    "connections": (connections, ("runstream", "runstream-asgi", "agno", "floor")),
     "long": (long_run, ("runstream", "agno")),
     "many": (many_runs, ("runstream", "agno")),
 }

@@ -32,6 +32,8 @@ if __name__ == "__main__":
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--model-url", required=True)
     parser.add_argument("--db", required=True)
+    parser.add_argument("--asgi", action="store_true", help="serve Server.app as any ASGI app, without runstream's transport")
     args = parser.parse_args()
     server = Server(workflows=workflows(args.model_url), database_url=f"sqlite:///{args.db}")
-    server.serve(host="127.0.0.1", port=args.port, log_level="warning", backlog=16384)
+    transport = {"ws": "websockets-sansio"} if args.asgi else {}
+    server.serve(host="127.0.0.1", port=args.port, log_level="warning", backlog=16384, **transport)

@@ -84,11 +84,13 @@ def ensure_agno() -> None:
 
 
 def start_system(system: str, model: Proc, db: Path, logs: Path, frame_size: int = 600) -> Proc:
-    """``runstream``, ``agno`` or ``floor``, serving on a fresh port."""
+    """``runstream``, ``runstream-asgi`` (``Server.app`` under plain uvicorn), ``agno`` or
+    ``floor``, serving on a fresh port."""
     port = free_port()
     url = f"http://127.0.0.1:{model.port}/v1"
-    if system == "runstream":
+    if system.startswith("runstream"):
         argv = [sys.executable, str(BENCH / "serve_runstream.py"), "--model-url", url, "--db", str(db)]
+        argv += ["--asgi"] if system == "runstream-asgi" else []
     elif system == "agno":
         ensure_agno()
         argv = [str(AGNO_PYTHON), str(BENCH / "serve_agno.py"), "--model-url", url, "--db", str(db)]
