@@ -11,21 +11,20 @@ Every other WebSocket path goes through the ASGI app as usual.
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from starlette.types import Receive, Scope, Send
 from uvicorn.config import Config
 from uvicorn.protocols.utils import ClientDisconnected
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from uvicorn.server import ServerState
 from websockets.exceptions import InvalidState
+from websockets.http11 import Request
 
 from runstream.server.channel import Channel, ClientLeft
 
 __all__ = ["DirectWebSocketProtocol"]
-
-logger = logging.getLogger(__name__)
 
 Handler = Callable[[Channel], Awaitable[None]]
 
@@ -47,17 +46,13 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
         self.direct_path = path
         self.handler = handler
 
-    async def run_asgi(self) -> None:
-        if self.scope["path"] != self.direct_path:
-            await super().run_asgi()
-            return
-        try:
-            await self.handler(self)
-        except Exception:
-            logger.exception("WebSocket handler failed")
-            self.send_500_response()
-        if self.close_timer is None:
-            self.transport.close()
+    def handle_connect(self, event: Request) -> None:
+        if event.path.partition("?")[0] == self.direct_path:
+            self.app = self._serve_direct  # uvicorn runs it as it would the app, with its error handling
+        super().handle_connect(event)
+
+    async def _serve_direct(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.handler(self)
 
     async def accept(self) -> None:
         await self._send_control({"type": "websocket.accept"})
@@ -78,7 +73,7 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
     async def write(self, texts: Sequence[str]) -> None:
         if not self.writable.is_set():  # the client reads slower than we write: wait for the buffer to drain
             await self.writable.wait()
-        if self.disconnected or self.close_sent:
+        if self.close_sent or self.transport.is_closing():
             raise ClientLeft
         conn = self.conn
         try:
