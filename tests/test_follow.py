@@ -91,14 +91,15 @@ async def test_batches_are_gapless_pages_and_live_runs_ending_at_the_terminal_ev
 
     reader = asyncio.create_task(read())
     await asyncio.sleep(0.05)
-    for i in range(600, total):  # then live, a few events per commit
+    for i in range(600, total):  # then live: 300 events in one commit, then a few per commit
         appender.add("r", event(i, total - 1), RunEnd("completed") if i == total - 1 else None)
-        if i % 7 == 0:
+        if i >= 900 and i % 7 == 0:
             await appender.durable()
     await appender.close()
     batches = await reader
     await log.close()
     assert [i for batch in batches for i in batch] == list(range(100, total))
     assert all(batch and batch == list(range(batch[0], batch[0] + len(batch))) for batch in batches)
+    assert max(len(batch) for batch in batches) <= PAGE
     assert batches[0] == list(range(100, 100 + PAGE))  # a full page from the log
     assert any(1 < len(batch) < PAGE for batch in batches[3:])  # live batches of one commit each

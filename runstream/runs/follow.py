@@ -6,8 +6,8 @@ from the subscription, going back to the log whenever the live inbox has a
 gap (the reader fell behind, or it subscribed mid-batch). The subscription is
 opened before the first read, so no event can fall between the two.
 
-Events come in batches (a log page, or whatever the live inbox holds), so a
-transport can write a batch at once: one wake-up and one write for many events.
+Events come in batches (a log page, or what the live inbox holds, up to a page), so
+a transport can write a batch at once: one wake-up and one write for many events.
 """
 
 from __future__ import annotations
@@ -43,7 +43,8 @@ async def follow_batches(
     log: EventLog, hub: Hub, run_id: str, after: int = -1, poll_interval: float = 2.0
 ) -> AsyncIterator[list[StoredEvent]]:
     """Yield every event of ``run_id`` with index > ``after``, in order, once each,
-    through the terminal event (the last of the last batch), in non-empty batches.
+    through the terminal event (the last of the last batch), in non-empty batches of at
+    most ``PAGE`` events.
     ``poll_interval`` bounds how long a lost notification can delay a reader (it
     re-reads the log that often while idle). A run that has ended with nothing left
     to read (its events were pruned, or ``after`` is past its end) ends the
@@ -78,7 +79,7 @@ async def follow_batches(
                     need_log = True
                     continue
                 batch = []
-                while buffer and buffer[0].index == next_index:
+                while buffer and buffer[0].index == next_index and len(batch) < PAGE:
                     event = buffer.popleft()
                     batch.append(event)
                     next_index += 1
