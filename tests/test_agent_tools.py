@@ -10,7 +10,7 @@ import pytest
 from pydantic import BaseModel
 
 from runstream import Agent, DemoModel, ModelError, OpenAIChat, RunContext, StepFailed, StepInput, Tool, tool
-from runstream.models.base import close_model
+from runstream.models.base import Usage, close_model
 from tests.model_server import ModelServer, error_reply, serve_model, text_reply, tool_reply
 
 pytestmark = pytest.mark.anyio
@@ -214,6 +214,23 @@ def test_history_and_task_build_the_messages() -> None:
         {"role": "user", "content": "q2\n\nPrevious step output:\nnotes so far"},
     ]
     assert Agent(name="B", model=DemoModel()).messages(StepInput(input="q2"), history) == [{"role": "user", "content": "q2"}]
+
+
+async def test_the_answer_is_every_chunk_streamed_whatever_its_characters() -> None:
+    chunks = ["plain\r\n", "é", "", "漢字", "😀", *(f"{i} " for i in range(10_000))]
+
+    class Chunks:
+        id, provider = "chunks", "test"
+
+        async def stream(self, messages: Any, **_: Any) -> Any:
+            for chunk in chunks:
+                yield chunk
+            yield Usage(1, len(chunks))
+
+    recorder = Recorder()
+    result = await run_agent(Agent(name="Echo", model=Chunks()), recorder)
+    assert result == recorder.of("RunCompleted")[0]["content"] == "".join(chunks)
+    assert [e["content"] for e in recorder.of("RunContent")] == chunks
 
 
 async def test_demo_model_calls_a_tool_the_instructions_name() -> None:

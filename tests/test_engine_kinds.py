@@ -303,6 +303,30 @@ async def test_functions_and_agents_stand_where_steps_stand() -> None:
     assert set(first(events, "ParallelExecutionCompleted")["content"]) == {"Writer", "upper"}
 
 
+async def test_a_generator_step_without_a_result_outputs_its_chunks_joined() -> None:
+    async def tokens(_: StepInput) -> Any:
+        for chunk in ["a ", 1, "é", "", "😀", " end"]:
+            yield chunk
+
+    def sync_tokens(_: StepInput) -> Any:
+        yield "x"
+        yield 2.5
+
+    async def silent(_: StepInput) -> Any:
+        return
+        yield
+
+    def empty_chunks(_: StepInput) -> Any:
+        yield ""
+
+    events = await run(Workflow(name="G", steps=[Parallel(tokens, sync_tokens, silent, empty_chunks, name="All")]))
+    streamed = [f["content"] for n, f in events if n == "RunContent" and f["step_name"] == "tokens"]
+    assert streamed == ["a ", 1, "é", "", "😀", " end"]
+    for name, content in [("tokens", "a 1é😀 end"), ("sync_tokens", "x2.5"), ("silent", None), ("empty_chunks", "")]:
+        assert first(events, "StepOutput", name)["content"] == content
+        assert first(events, "StepCompleted", name)["content"] == content
+
+
 def restored(events: list[Event]) -> dict[str, StepOutput]:
     """What crash recovery rebuilds from a log: each completion event's output by path."""
     return {

@@ -4,6 +4,7 @@ for, feeds their results back, and streams everything as events."""
 from __future__ import annotations
 
 import asyncio
+import io
 import re
 import time
 import uuid
@@ -116,25 +117,28 @@ class Agent:
     async def _turn(
         self, messages: list[Message], ctx: RunContext, base: dict[str, Any]
     ) -> tuple[str, list[ToolCall], Usage]:
-        """One model call: stream its text as ``RunContent``, collect its tool calls."""
+        """One model call: stream its text as ``RunContent``, collect its tool calls.
+
+        The text accumulates in one buffer, ~1 byte a character: a list of the chunks
+        would hold a str object per token (~70 bytes each, 70 MB for a million tokens)."""
         options: dict[str, Any] = {}
         if self.tools:
             options["tools"] = [t.spec for t in self.tools.values()]
         if self.output_schema is not None:
             options["output_schema"] = self.output_schema
-        parts: list[str] = []
+        text = io.StringIO()
         calls: list[ToolCall] = []
         usage = Usage()
         emit_content = ctx.content_emitter(ev.RUN_CONTENT, base)
         async for item in self.model.stream(messages, **options):
             if isinstance(item, str):
-                parts.append(item)
+                text.write(item)
                 await emit_content(item)
             elif isinstance(item, ToolCall):
                 calls.append(item)
             else:
                 usage = item
-        return "".join(parts), calls, usage
+        return text.getvalue(), calls, usage
 
     async def _call_tool(self, call: ToolCall, ctx: RunContext, base: dict[str, Any]) -> Message:
         """Run one tool call between its two events; an error becomes the model's tool result."""

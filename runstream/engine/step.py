@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import io
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
@@ -134,7 +135,7 @@ class Step(StepBase):
 
     async def _produce(self, step_input: StepInput, ctx: RunContext, scope: StepScope) -> StepOutput:
         if self.agent is not None:
-            return _as_output(await self.agent.run(step_input, ctx, scope), [])
+            return _as_output(await self.agent.run(step_input, ctx, scope))
         fn = self.executor
         assert fn is not None
         if inspect.isasyncgenfunction(fn):
@@ -142,29 +143,38 @@ class Step(StepBase):
         if inspect.isgeneratorfunction(fn):
             return await _drain_sync(fn(step_input), ctx, scope)
         if inspect.iscoroutinefunction(fn):
-            return _as_output(await fn(step_input), [])
-        return _as_output(await in_thread(fn, step_input), [])
+            return _as_output(await fn(step_input))
+        return _as_output(await in_thread(fn, step_input))
 
 
 async def _chunk(ctx: RunContext, scope: StepScope, content: Any) -> None:
     await ctx.emit(ev.RUN_CONTENT, {**scope.fields(), "content": to_jsonable(content)})
 
 
+def _keep(streamed: io.StringIO | None, chunk: Any) -> io.StringIO:
+    """Add a chunk to the text a generator step streamed, its output if it returns none:
+    one buffer, ~1 byte a character, where a list would hold an object per chunk."""
+    if streamed is None:
+        streamed = io.StringIO()
+    streamed.write(chunk if isinstance(chunk, str) else str(chunk))
+    return streamed
+
+
 async def _drain_async(gen: Any, ctx: RunContext, scope: StepScope) -> StepOutput:
-    chunks: list[Any] = []
+    streamed: io.StringIO | None = None
     async for item in gen:
         if isinstance(item, StepOutput):
             return item
-        chunks.append(item)
+        streamed = _keep(streamed, item)
         await _chunk(ctx, scope, item)
-    return _as_output(None, chunks)
+    return _as_output(None, streamed)
 
 
 _END = object()
 
 
 async def _drain_sync(gen: Any, ctx: RunContext, scope: StepScope) -> StepOutput:
-    chunks: list[Any] = []
+    streamed: io.StringIO | None = None
     result: Any = None
 
     def advance() -> Any:
@@ -178,16 +188,16 @@ async def _drain_sync(gen: Any, ctx: RunContext, scope: StepScope) -> StepOutput
     while (item := await in_thread(advance)) is not _END:
         if isinstance(item, StepOutput):
             return item
-        chunks.append(item)
+        streamed = _keep(streamed, item)
         await _chunk(ctx, scope, item)
-    return _as_output(result, chunks)
+    return _as_output(result, streamed)
 
 
-def _as_output(value: Any, chunks: list[Any]) -> StepOutput:
+def _as_output(value: Any, streamed: io.StringIO | None = None) -> StepOutput:
     if isinstance(value, StepOutput):
         return value
-    if value is None and chunks:
-        value = "".join(c if isinstance(c, str) else str(c) for c in chunks)
+    if value is None and streamed is not None:
+        value = streamed.getvalue()
     return StepOutput(content=value)
 
 
