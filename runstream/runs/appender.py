@@ -78,18 +78,22 @@ class Appender:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            if not self._size:
-                continue
-            batch: AppendBatch = {
-                run_id: (events, self._ends.pop(run_id, None))
-                for run_id, events in self._pending.items()
-                if run_id not in self.failed  # after a gap nothing more of that run may be written
-            }
-            self._writing, self._done = self._done, asyncio.get_running_loop().create_future()
-            self._pending, self._size = {}, 0
-            if batch:
-                await self._write(batch)
-            self._writing.set_result(None)
+            if self._size:
+                await self._write_pending()
+
+    async def _write_pending(self) -> None:
+        """One group commit. A method of its own so that the batch is not kept while the
+        appender waits (a run's last events can hold its whole answer)."""
+        batch: AppendBatch = {
+            run_id: (events, self._ends.pop(run_id, None))
+            for run_id, events in self._pending.items()
+            if run_id not in self.failed  # after a gap nothing more of that run may be written
+        }
+        self._writing, self._done = self._done, asyncio.get_running_loop().create_future()
+        self._pending, self._size = {}, 0
+        if batch:
+            await self._write(batch)
+        self._writing.set_result(None)
 
     async def _write(self, batch: AppendBatch) -> None:
         try:

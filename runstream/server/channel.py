@@ -8,7 +8,7 @@ socket when ``Server.app`` is mounted in any other ASGI server.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Iterable
 from typing import Protocol
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -27,7 +27,7 @@ class Channel(Protocol):
         """The next message from the client; None once it has left."""
         ...
 
-    async def write(self, texts: Sequence[str]) -> None:
+    async def write(self, texts: Iterable[str]) -> None:
         """Send each of ``texts`` as a text frame, in order; raise ``ClientLeft`` if it has gone."""
         ...
 
@@ -56,7 +56,7 @@ class AsgiChannel:
         text = message.get("text")
         return text if text is not None else message.get("bytes", b"")
 
-    async def write(self, texts: Sequence[str]) -> None:
+    async def write(self, texts: Iterable[str]) -> None:
         try:
             async with self._lock:  # a batch stays together, whichever stream sent it
                 for text in texts:

@@ -11,7 +11,7 @@ Every other WebSocket path goes through the ASGI app as usual.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from starlette.types import Receive, Scope, Send
@@ -27,6 +27,10 @@ from runstream.server.channel import Channel, ClientLeft
 __all__ = ["DirectWebSocketProtocol"]
 
 Handler = Callable[[Channel], Awaitable[None]]
+
+FLUSH_BYTES = 256 * 1024
+"""A batch of events is written in pieces of about this size: one system call for many
+small frames, and never the whole batch framed in memory at once."""
 
 
 class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
@@ -70,18 +74,32 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
             if kind == "websocket.disconnect":
                 return None
 
-    async def write(self, texts: Sequence[str]) -> None:
+    async def write(self, texts: Iterable[str]) -> None:
+        # frames leave in writes of about FLUSH_BYTES, each framed just before: a run's
+        # last events can each carry its whole answer, and only one of them is copied at a time
+        pending: list[bytes] = []
+        size = 0
+        conn = self.conn
+        for text in texts:
+            try:
+                conn.send_text(text.encode())
+            except InvalidState as exc:
+                raise ClientLeft from exc
+            for data in conn.data_to_send():
+                pending.append(data)
+                size += len(data)
+            if size >= FLUSH_BYTES:
+                await self._flush(pending)
+                pending, size = [], 0
+        if pending:
+            await self._flush(pending)
+
+    async def _flush(self, pending: list[bytes]) -> None:
         if not self.writable.is_set():  # the client reads slower than we write: wait for the buffer to drain
             await self.writable.wait()
         if self.close_sent or self.transport.is_closing():
             raise ClientLeft
-        conn = self.conn
-        try:
-            for text in texts:
-                conn.send_text(text.encode())
-        except InvalidState as exc:
-            raise ClientLeft from exc
-        self.transport.write(b"".join(conn.data_to_send()))
+        self.transport.writelines(pending)
 
     async def close(self, code: int, reason: str) -> None:
         await self._send_control({"type": "websocket.close", "code": code, "reason": reason})

@@ -11,9 +11,10 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+from collections.abc import Iterator
 
 from runstream.errors import RunstreamError
-from runstream.events import ws_frame
+from runstream.events import StoredEvent, ws_frame
 from runstream.runs.manager import RunManager
 from runstream.server.channel import Channel, ClientLeft
 from runstream.server.protocol import (
@@ -147,10 +148,18 @@ class WorkflowSocket:
     async def _pump(self, run_id: str, after: int, subscribe_after: int | None, subscribed: str | None) -> None:
         try:
             async for batch in self.manager.follow_batches(run_id, after):
-                frames = [ws_frame(event) for event in batch]
                 if subscribed is not None and subscribe_after is not None and batch[-1].index >= subscribe_after:
-                    frames.insert(subscribe_after - batch[0].index + 1, subscribed)  # batches are gapless
+                    await self.channel.write(_frames(batch, subscribe_after, subscribed))
                     subscribed = None
-                await self.channel.write(frames)
+                else:
+                    await self.channel.write(map(ws_frame, batch))
         except ClientLeft:
             logger.debug("client left while run %s streamed; the run goes on", run_id)
+
+
+def _frames(batch: list[StoredEvent], notice_after: int, notice: str) -> Iterator[str]:
+    """The batch's frames, with ``notice`` after the event ``notice_after`` (the end of a catch-up)."""
+    for event in batch:
+        yield ws_frame(event)
+        if event.index == notice_after:
+            yield notice
