@@ -265,9 +265,11 @@ def long_run(b: Bench, system: str) -> dict[str, Any]:
             tally = asyncio.run(start_run(b.url(proc), STORM, f"bench:{n}:0:0", session, 3600))
         seconds, cpu = time.monotonic() - t0, proc.cpu() - cpu0
         again = asyncio.run(follow_run(b.url(proc), tally.run_id or "", STORM, session, 3600))
-    tenth = mem.samples[max(1, len(mem.samples) // 10)]
+    def at(share: float) -> float:  # RSS in MB a share of the way through the run
+        return round(mem.samples[max(1, int(len(mem.samples) * share))] / 2**20, 1)
+
     return row("6 long run", system, tally.events, seconds, cpu, tally.ok, rss_start_mb=round(mem.samples[0] / 2**20, 1),
-               rss_10pct_mb=round(tenth / 2**20, 1), rss_peak_mb=round(max(mem.samples) / 2**20, 1),
+               rss_10pct_mb=at(0.1), rss_50pct_mb=at(0.5), rss_90pct_mb=at(0.9), rss_peak_mb=round(max(mem.samples) / 2**20, 1),
                rss_end_mb=round(mem.samples[-1] / 2**20, 1), replay_events=again.events,
                replay_complete=again.ok and again.events == tally.events, errors=(tally.errors + again.errors)[:2])
 
