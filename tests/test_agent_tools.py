@@ -216,6 +216,23 @@ def test_history_and_task_build_the_messages() -> None:
     assert Agent(name="B", model=DemoModel()).messages(StepInput(input="q2"), history) == [{"role": "user", "content": "q2"}]
 
 
+async def test_history_is_loaded_once_and_only_for_agents_that_show_it() -> None:
+    loads: list[int] = []
+
+    async def load() -> list[dict[str, Any]]:
+        loads.append(1)
+        return [{"input": "earlier question", "output": "earlier answer"}]
+
+    recorder = Recorder()
+    recorder.ctx.history = None
+    recorder.ctx.history_loader = load
+    await run_agent(Agent(name="Plain", model=DemoModel(pace=0, tokens=3)), recorder)
+    assert loads == []
+    for _ in range(2):
+        await run_agent(Agent(name="Chat", model=DemoModel(pace=0, tokens=3), add_history=True), recorder)
+    assert loads == [1] and recorder.ctx.history == [{"input": "earlier question", "output": "earlier answer"}]
+
+
 async def test_the_answer_is_every_chunk_streamed_whatever_its_characters() -> None:
     chunks = ["plain\r\n", "é", "", "漢字", "😀", *(f"{i} " for i in range(10_000))]
 

@@ -89,7 +89,7 @@ class Agent:
         started = time.perf_counter()
         ctx.use_model(self.model)
         await ctx.emit(ev.RUN_STARTED, {**base, "model": self.model.id, "model_provider": self.model.provider})
-        messages = self.messages(step_input, ctx.history)
+        messages = self.messages(step_input, await ctx.session_history() if self.add_history else ())
         usage = Usage()
         calls_made = 0
         while True:

@@ -75,9 +75,12 @@ class RunContext:
     session_state: dict[str, Any] = field(default_factory=dict)
     completed_steps: dict[str, StepOutput] = field(default_factory=dict)
     """Outputs of steps finished before a restart, by ``StepScope.path``."""
-    history: list[dict[str, Any]] = field(default_factory=list)
+    history: list[dict[str, Any]] | None = None
     """The session's earlier runs, oldest first, as ``{"input", "output"}``; agents with
-    ``add_history`` show them to their model."""
+    ``add_history`` show them to their model. None until ``session_history`` loads them."""
+    history_loader: Callable[[], Awaitable[list[dict[str, Any]]]] | None = None
+    """How the run manager loads ``history``: only when an agent asks, since each earlier
+    run's output may be long and most runs have no agent with ``add_history``."""
     metrics: dict[str, int] = field(default_factory=dict)
     """Token counts summed over the run's model calls; ``WorkflowCompleted`` carries them."""
     models: dict[int, object] = field(default_factory=dict)
@@ -97,6 +100,12 @@ class RunContext:
             await self.emit(name, {**fields, "content": content})
 
         return emit_content
+
+    async def session_history(self) -> list[dict[str, Any]]:
+        """``history``, loaded on first use: the session's runs completed by then."""
+        if self.history is None:
+            self.history = await self.history_loader() if self.history_loader is not None else []
+        return self.history
 
     def add_metrics(self, values: dict[str, int]) -> None:
         for name, value in values.items():

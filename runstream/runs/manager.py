@@ -160,10 +160,8 @@ class RunManager:
             created_at=time.time(),
         )
         session = await self.log.get_session(session_id)
-        history = await self._history(workflow.id, session_id)
         await self.log.create_run(record)
         active = self._activate(record, session.state if session else {})
-        active.context.history = history
         active.task = asyncio.create_task(
             self._drive(active, lambda: workflow.run(active.context, validated, additional_data))
         )
@@ -173,10 +171,8 @@ class RunManager:
         """Continue a run claimed from a dead owner from its last completed step, in the background."""
         plan = await load_resume_plan(self.log, record.run_id)
         session = await self.log.get_session(record.session_id) if record.session_id else None
-        history = await self._history(record.workflow_id, record.session_id) if record.session_id else []
         active = self._activate(record, session.state if session else {}, next_index=plan.next_index)
         active.context.completed_steps = plan.completed
-        active.context.history = history
         active.task = asyncio.create_task(self._drive(active, lambda: self._continue(active, plan)))
 
     async def _continue(self, active: _ActiveRun, plan: ResumePlan) -> None:
@@ -225,7 +221,11 @@ class RunManager:
         async def emit(name: str, fields: dict[str, Any]) -> None:
             await self._emit(active, name, fields)
 
+        async def history() -> list[dict[str, Any]]:
+            return await self._history(record.workflow_id, record.session_id) if record.session_id else []
+
         active.context.emit = emit
+        active.context.history_loader = history
         active.context.content_emitter_factory = lambda name, fields: self._content_emitter(active, name, fields)
         self._active[record.run_id] = active
         return active
