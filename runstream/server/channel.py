@@ -44,7 +44,10 @@ class AsgiChannel:
         self._lock = asyncio.Lock()
 
     async def accept(self) -> None:
-        await self.websocket.accept()
+        try:
+            await self.websocket.accept()
+        except (WebSocketDisconnect, OSError, RuntimeError) as exc:
+            raise ClientLeft from exc
 
     async def read(self) -> str | bytes | None:
         try:

@@ -51,15 +51,15 @@ class WorkflowSocket:
         self._closing = False
 
     async def serve(self) -> None:
-        await self.channel.accept()
-        await self.send(
-            control(
-                "connected",
-                message="Connected to runstream workflow events",
-                requires_auth=self.security_key is not None,
-            )
-        )
         try:
+            await self.channel.accept()
+            await self.send(
+                control(
+                    "connected",
+                    message="Connected to runstream workflow events",
+                    requires_auth=self.security_key is not None,
+                )
+            )
             while (message := await self.channel.read()) is not None:
                 await self._on_frame(message)
         except ClientLeft:
