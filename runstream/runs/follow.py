@@ -58,9 +58,8 @@ async def follow_batches(
             if need_log:
                 page = await log.read(run_id, next_index, PAGE)
                 if page:
-                    end = _through_terminal(page)
-                    yield page if end == len(page) else page[:end]
-                    if page[end - 1].terminal:
+                    yield page
+                    if page[-1].terminal:  # nothing is logged after a run's terminal event
                         return
                     next_index = page[-1].index + 1
                 if len(page) == PAGE:
@@ -80,11 +79,8 @@ async def follow_batches(
                     continue
                 batch = []
                 while buffer and buffer[0].index == next_index and len(batch) < PAGE:
-                    event = buffer.popleft()
-                    batch.append(event)
+                    batch.append(buffer.popleft())
                     next_index += 1
-                    if event.terminal:
-                        break
                 yield batch
                 if batch[-1].terminal:
                     return
@@ -101,14 +97,6 @@ async def follow_batches(
                 need_log = True
     finally:
         hub.unsubscribe(subscriber)
-
-
-def _through_terminal(page: list[StoredEvent]) -> int:
-    """How many of ``page`` to yield: all, or up to its terminal event."""
-    for position, event in enumerate(page):
-        if event.terminal:
-            return position + 1
-    return len(page)
 
 
 async def _ended(log: EventLog, run_id: str) -> bool:
