@@ -6,7 +6,7 @@ appended to the log; transports only wrap that text in a frame.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from dataclasses import dataclass, field
 
 __all__ = [
     "StoredEvent",
@@ -86,12 +86,16 @@ COMPLETION_EVENTS = frozenset(
 TERMINAL_EVENTS = frozenset({WORKFLOW_COMPLETED, WORKFLOW_ERROR, WORKFLOW_CANCELLED})
 
 
-class StoredEvent(NamedTuple):
+@dataclass(slots=True)
+class StoredEvent:
     """One event of a run's log: its index, its name and its JSON text."""
 
     index: int
     name: str
     data: str
+    wire: bytes | None = field(default=None, compare=False, repr=False)
+    """The event as a WebSocket frame, kept by the first connection that sends it: a live
+    event goes to every subscriber, and the others then send these bytes as they are."""
 
     @property
     def terminal(self) -> bool:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -323,6 +324,34 @@ async def test_authentication_with_security_key(tmp_path: Path) -> None:
             await send(ws, action="start-workflow", workflow_id="demo", message="x")
             _, events = await read_run(ws)
             assert events[-1]["event"] == "WorkflowCompleted"
+
+
+async def test_live_subscribers_with_and_without_compression_each_get_their_own_frames(tmp_path: Path, valve: Valve) -> None:
+    """Uncompressed frames are framed once and shared; a compressing client's are its own."""
+    server = Server(workflows=[valve_workflow(valve, before=5, after=300)], database_url=f"sqlite:///{tmp_path}/db", compression=True)
+    with serve_in_thread(server) as running:
+        async with connect(running.ws_url) as deflating, connect(running.ws_url, compression=None) as plain, \
+                connect(running.ws_url, compression=None) as other:
+            assert deflating.protocol.extensions and not plain.protocol.extensions
+            received = {deflating: 0, plain: 0}
+            for ws in received:
+                ws.data_received = functools.partial(counted, ws, ws.data_received, received)  # type: ignore[method-assign]
+            for ws in (deflating, plain, other):
+                await recv(ws)
+            await send(deflating, action="start-workflow", workflow_id="valve", message="x")
+            _, first = await read_run(deflating, limit=5)
+            for ws in (plain, other):
+                await send(ws, action="reconnect", run_id=first[0]["run_id"], last_event_index=4)
+                assert (await recv(ws))["event"] in ("catch_up", "subscribed")  # the run is held at its valve
+            valve.open()
+            (_, a), (_, b), (_, c) = await asyncio.gather(read_run(deflating), read_run(plain), read_run(other))
+    assert a == b == c and indices(a) == list(range(5, 5 + len(a))) and a[-1]["event"] == "WorkflowCompleted"
+    assert received[deflating] < received[plain] / 2  # its frames were compressed for it
+
+
+def counted(ws: object, data_received: Callable[[bytes], None], received: dict[object, int], data: bytes) -> None:
+    received[ws] += len(data)
+    data_received(data)
 
 
 @pytest.mark.parametrize("compression", [False, True])

@@ -13,6 +13,8 @@ from typing import Protocol
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from runstream.events import StoredEvent, ws_frame
+
 __all__ = ["Channel", "ClientLeft", "AsgiChannel"]
 
 
@@ -27,8 +29,9 @@ class Channel(Protocol):
         """The next message from the client; None once it has left."""
         ...
 
-    async def write(self, texts: Iterable[str]) -> None:
-        """Send each of ``texts`` as a text frame, in order; raise ``ClientLeft`` if it has gone."""
+    async def write(self, frames: Iterable[StoredEvent | str]) -> None:
+        """Send each of ``frames`` as a text frame, in order (an event in its ``ws_frame``
+        text); raise ``ClientLeft`` if the client has gone."""
         ...
 
     async def close(self, code: int, reason: str) -> None: ...
@@ -59,11 +62,11 @@ class AsgiChannel:
         text = message.get("text")
         return text if text is not None else message.get("bytes", b"")
 
-    async def write(self, texts: Iterable[str]) -> None:
+    async def write(self, frames: Iterable[StoredEvent | str]) -> None:
         try:
             async with self._lock:  # a batch stays together, whichever stream sent it
-                for text in texts:
-                    await self.websocket.send_text(text)
+                for frame in frames:
+                    await self.websocket.send_text(frame if isinstance(frame, str) else ws_frame(frame))
         except (WebSocketDisconnect, OSError, RuntimeError) as exc:
             raise ClientLeft from exc
 

@@ -5,6 +5,9 @@ handshake, keepalive, limits and closing; this subclass hands ``/workflows/ws``
 connections to the workflow socket as a ``Channel`` and writes a batch of
 events as one ``transport.write``. A token storm or a replay then costs one
 system call per batch instead of an ASGI message and a system call per event.
+A server's frames are the same bytes for every client (unmasked, and uncompressed
+unless a client asked for compression), so an event is framed once, by the first
+connection that sends it, and a thousand subscribers to a run share that frame.
 Every other WebSocket path goes through the ASGI app as usual.
 """
 
@@ -20,8 +23,11 @@ from uvicorn.protocols.utils import ClientDisconnected
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from uvicorn.server import ServerState
 from websockets.exceptions import InvalidState
+from websockets.frames import Frame, Opcode
 from websockets.http11 import Request
+from websockets.protocol import State
 
+from runstream.events import StoredEvent, ws_frame
 from runstream.server.channel import Channel, ClientLeft
 
 __all__ = ["DirectWebSocketProtocol"]
@@ -31,6 +37,10 @@ Handler = Callable[[Channel], Awaitable[None]]
 FLUSH_BYTES = 256 * 1024
 """A batch of events is written in pieces of about this size: one system call for many
 small frames, and never the whole batch framed in memory at once."""
+
+SHARED_FRAME_BYTES = 64 * 1024
+"""Larger events are framed for each connection and not kept: a run's last events can
+each carry its whole answer, and a page of them should not be held twice."""
 
 
 class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
@@ -74,20 +84,28 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
             if kind == "websocket.disconnect":
                 return None
 
-    async def write(self, texts: Iterable[str]) -> None:
+    async def write(self, frames: Iterable[StoredEvent | str]) -> None:
         # frames leave in writes of about FLUSH_BYTES, each framed just before: a run's
         # last events can each carry its whole answer, and only one of them is copied at a time
+        conn = self.conn
+        if conn.state is not State.OPEN:
+            raise ClientLeft
+        shared = not conn.extensions  # a compressed frame is this connection's own
         pending: list[bytes] = []
         size = 0
-        conn = self.conn
-        for text in texts:
-            try:
-                conn.send_text(text.encode())
-            except InvalidState as exc:
-                raise ClientLeft from exc
-            for data in conn.data_to_send():
+        for frame in frames:
+            if shared and isinstance(frame, StoredEvent):
+                data = frame.wire or _frame_once(frame)
                 pending.append(data)
                 size += len(data)
+            else:
+                try:
+                    conn.send_text((frame if isinstance(frame, str) else ws_frame(frame)).encode())
+                except InvalidState as exc:
+                    raise ClientLeft from exc
+                for data in conn.data_to_send():
+                    pending.append(data)
+                    size += len(data)
             if size >= FLUSH_BYTES:
                 await self._flush(pending)
                 pending, size = [], 0
@@ -109,3 +127,12 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
             await self.send(message)
         except (ClientDisconnected, RuntimeError) as exc:
             raise ClientLeft from exc
+
+
+def _frame_once(event: StoredEvent) -> bytes:
+    """The event's unmasked, uncompressed text frame, kept on the event unless it is large."""
+    payload = ws_frame(event).encode()
+    data = Frame(Opcode.TEXT, payload).serialize(mask=False)
+    if len(payload) <= SHARED_FRAME_BYTES:
+        event.wire = data
+    return data

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Iterator
 
 from runstream.errors import RunstreamError
-from runstream.events import StoredEvent, ws_frame
+from runstream.events import StoredEvent
 from runstream.runs.manager import RunManager
 from runstream.server.channel import Channel, ClientLeft
 from runstream.server.protocol import (
@@ -152,14 +152,14 @@ class WorkflowSocket:
                     await self.channel.write(_frames(batch, subscribe_after, subscribed))
                     subscribed = None
                 else:
-                    await self.channel.write(map(ws_frame, batch))
+                    await self.channel.write(batch)
         except ClientLeft:
             logger.debug("client left while run %s streamed; the run goes on", run_id)
 
 
-def _frames(batch: list[StoredEvent], notice_after: int, notice: str) -> Iterator[str]:
-    """The batch's frames, with ``notice`` after the event ``notice_after`` (the end of a catch-up)."""
+def _frames(batch: list[StoredEvent], notice_after: int, notice: str) -> Iterator[StoredEvent | str]:
+    """The batch, with ``notice`` after the event ``notice_after`` (the end of a catch-up)."""
     for event in batch:
-        yield ws_frame(event)
+        yield event
         if event.index == notice_after:
             yield notice
