@@ -1,9 +1,10 @@
 """runstream's own event path in one process, no sockets and no model: CPU per event.
 
 A step streams N chunks as fast as it can; ``subscribers`` readers follow the
-run and build each WebSocket frame. What is left is emit (number, serialize),
-the group-committed SQLite append, fan-out, follow and framing: the part of
-the end-to-end figure that runstream's own code decides.
+run and take each event's WebSocket frame as the transport does (framed once,
+shared). What is left is emit (number, serialize), the group-committed SQLite
+append, fan-out, follow and framing: the part of the end-to-end figure that
+runstream's own code decides.
 
     .venv/bin/python bench/hotpath.py --events 50000 --subscribers 1
 """
@@ -20,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from runstream import LocalHub, RunManager, SQLiteLog, Step, Workflow  # noqa: E402
-from runstream.events import ws_frame  # noqa: E402
+from runstream.server.transport import shared_frame  # noqa: E402
 
 __all__ = ["measure"]
 
@@ -41,7 +42,7 @@ async def measure(events: int, subscribers: int, db: Path) -> dict[str, float]:
         async def reader() -> int:
             size = 0
             async for event in manager.follow(record.run_id):
-                size += len(ws_frame(event))
+                size += len(event.wire or shared_frame(event))
             return size
 
         sizes = await asyncio.wait_for(asyncio.gather(*(reader() for _ in range(subscribers))), 600)

@@ -30,7 +30,7 @@ from websockets.protocol import State
 from runstream.events import StoredEvent, ws_frame
 from runstream.server.channel import Channel, ClientLeft
 
-__all__ = ["DirectWebSocketProtocol"]
+__all__ = ["DirectWebSocketProtocol", "shared_frame"]
 
 Handler = Callable[[Channel], Awaitable[None]]
 
@@ -95,7 +95,7 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
         size = 0
         for frame in frames:
             if shared and isinstance(frame, StoredEvent):
-                data = frame.wire or _frame_once(frame)
+                data = frame.wire or shared_frame(frame)
                 pending.append(data)
                 size += len(data)
             else:
@@ -129,7 +129,7 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
             raise ClientLeft from exc
 
 
-def _frame_once(event: StoredEvent) -> bytes:
+def shared_frame(event: StoredEvent) -> bytes:
     """The event's unmasked, uncompressed text frame, kept on the event unless it is large."""
     payload = ws_frame(event).encode()
     data = Frame(Opcode.TEXT, payload).serialize(mask=False)
