@@ -159,7 +159,7 @@ def fanout(b: Bench, system: str) -> dict[str, Any]:
         b.start(proc, STORM, "bench:100:0:0")
         session = str(uuid.uuid4())
 
-        async def main() -> tuple[Tally, list[dict[str, Any]]]:
+        async def main() -> tuple[Tally, list[dict[str, Any]]]:  # the starter's tally, one part per client process
             seen = Tally()
             starter = asyncio.create_task(start_run(b.url(proc), STORM, f"bench:{n}:500:{delay_ms}", session, 600, seen))
             async with asyncio.timeout(30):
@@ -171,21 +171,24 @@ def fanout(b: Bench, system: str) -> dict[str, Any]:
                 loop.run_in_executor(pool, workers.followers, b.url(proc), seen.run_id, STORM, session, k, 600)
                 for k in share
             ]
-            results = [r for part in await asyncio.gather(*jobs) for r in part]
-            return await starter, results
+            return await starter, list(await asyncio.gather(*jobs))
 
         list(pool.map(int, range(procs)))  # processes up before the clock starts
         cpu0, t0 = proc.cpu(), time.monotonic()
         with MemorySampler(proc) as mem:
-            tally, results = asyncio.run(main())
+            tally, parts = asyncio.run(main())
         seconds, cpu = time.monotonic() - t0, proc.cpu() - cpu0
-    delivered = tally.events + sum(r["events"] for r in results)
+    results = [r for part in parts for r in part["tallies"]]
+    followed = sum(r["events"] for r in results)
+    client_cpu = sum(part["cpu_s"] for part in parts)
+    delivered = tally.events + followed
     last_token = max([tally.last_token_ns] + [r["last_token_ns"] for r in results])
     done_after = (max(r["last_ns"] for r in results) - last_token) / 1e9 if results else float("nan")
     ok = tally.ok and len(results) == subs and all(r["ok"] and r["events"] == tally.events for r in results)
     bad = [r["errors"] for r in results if not r["ok"]][:2]
     return row("3 fan-out", system, delivered, seconds - delay_ms / 1000, cpu, ok, subscribers=subs,
                run_events=tally.events, last_done_after_last_token_s=round(done_after, 3),
+               client_cpu_us_per_frame=round(client_cpu / followed * 1e6, 1) if followed else None,
                peak_rss_mb=round(max(mem.samples) / 2**20, 1), errors=bad)
 
 
@@ -225,7 +228,7 @@ def _replays(b: Bench, proc: Proc, run: Tally, session: str, procs: int) -> tupl
         cpu0, t0 = proc.cpu(), time.monotonic()
         parts = list(pool.map(workers.followers, *zip(*[(url, run_id, STORM, session, 2, 600)] * procs)))
         seconds, cpu = time.monotonic() - t0, proc.cpu() - cpu0
-    flat = [r for part in parts for r in part]
+    flat = [r for part in parts for r in part["tallies"]]
     many = {"events": sum(r["events"] for r in flat), "seconds": seconds, "cpu": cpu,
             "ok": all(r["ok"] and r["events"] == run.events for r in flat)}
     return one, many

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import multiprocessing as mp
 import resource
+import time
 import uuid
 from typing import Any
 
@@ -39,15 +40,18 @@ def summary(tally: Tally) -> dict[str, Any]:
     }
 
 
-def followers(url: str, run_id: str, workflow_id: str, session_id: str, count: int, timeout: float) -> list[dict[str, Any]]:
-    """``count`` sockets that each reconnect to ``run_id`` from its start and read it to the end."""
+def followers(url: str, run_id: str, workflow_id: str, session_id: str, count: int, timeout: float) -> dict[str, Any]:
+    """``count`` sockets that each reconnect to ``run_id`` from its start and read it to the end:
+    their summaries, and this process's CPU seconds for all of it."""
     raise_fd_limit()
 
     async def main() -> list[dict[str, Any]]:
         tallies = await asyncio.gather(*(follow_run(url, run_id, workflow_id, session_id, timeout) for _ in range(count)))
         return [dict(summary(t), latencies_ns=[]) for t in tallies]
 
-    return asyncio.run(main())
+    cpu0 = time.process_time()
+    tallies = asyncio.run(main())
+    return {"tallies": tallies, "cpu_s": time.process_time() - cpu0}
 
 
 def starters(url: str, workflow_id: str, message: str, count: int, timeout: float) -> list[dict[str, Any]]:
