@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
+from pathlib import Path
 
 import asyncpg
 import pytest
 
 from runstream.events import StoredEvent
-from runstream.log import EventLog, RunEnd, RunRecord, RunStatus, Session, open_log
+from runstream.log import EventLog, RunEnd, RunRecord, RunStatus, Session, SQLiteLog, open_log
 
 pytestmark = pytest.mark.anyio
 
@@ -224,3 +225,20 @@ async def test_replicas_opening_one_fresh_log_together_all_succeed(log_url: str)
     finally:
         for log in logs:
             await log.close()
+
+
+async def test_small_sqlite_appends_keep_the_wal_bounded(tmp_path: Path) -> None:
+    """Appends small enough to commit on the event loop leave checkpoints to the writer
+    thread: the WAL must still be copied back and reused rather than grow with the run."""
+    log = SQLiteLog(tmp_path / "wal.db")
+    await log.open()
+    try:
+        await new_run(log, "r1")
+        payload = "x" * 2000
+        for i in range(6000):  # ~100 MB of WAL if nothing checkpointed
+            await log.append({"r1": ([StoredEvent(i, "RunContent", payload)], None)})
+        wal_mb = (tmp_path / "wal.db-wal").stat().st_size / 2**20
+        assert await log.count("r1") == 6000
+    finally:
+        await log.close()
+    assert wal_mb < 50

@@ -2,17 +2,20 @@
 
 One writer thread owns the write connection (SQLite has one writer anyway);
 readers use their own connections on a small thread pool, so replays never
-wait behind appends.
+wait behind appends. Small appends commit on the event loop's thread, on a
+connection that leaves checkpoints (copying the WAL into the database, ~5 ms)
+to the writer thread.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
@@ -23,6 +26,8 @@ from runstream.log.base import AppendBatch, RunRecord, RunStatus, Session
 from runstream.log.rows import RUN_COLUMNS, dumps, run_from_row, session_from_row
 
 __all__ = ["SQLiteLog"]
+
+logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -84,6 +89,15 @@ INLINE_APPEND = 16
 takes ~40 µs here, less than the two thread hand-offs it would otherwise wait for,
 which is what a trickle of tokens (one small batch each) pays in latency."""
 
+CHECKPOINT_PAGES = 1000
+"""Inline commits do not checkpoint (copy the WAL back into the database: ~5 ms that would
+stall the event loop); after about this many WAL pages of them, SQLite's own default, the
+writer thread does."""
+WAL_PAGES_LIMIT = 4 * CHECKPOINT_PAGES
+"""A checkpoint can only reuse the WAL from its start once it has copied every page, which
+commits arriving meanwhile prevent. A WAL found this large sends the next append through
+the writer thread, whose commit checkpoints with no other writer in the way."""
+
 
 class SQLiteLog:
     """``SQLiteLog(path)``: the default log. ``synchronous=NORMAL`` in WAL mode survives a
@@ -97,6 +111,9 @@ class SQLiteLog:
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        self._unchecked = 0  # WAL pages (estimated) inline commits wrote since the last checkpoint began
+        self._checkpoint: Future[None] | None = None
+        self._wal_large = False
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
@@ -112,8 +129,15 @@ class SQLiteLog:
             conn = self._local.conn = self._connect()
         return conn
 
-    def _transaction(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        conn = self._conn()
+    def _inline_conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "inline", None)
+        if conn is None:
+            conn = self._local.inline = self._connect()
+            conn.execute("PRAGMA wal_autocheckpoint=0")
+        return conn
+
+    def _transaction(self, fn: Callable[[sqlite3.Connection], T], conn: sqlite3.Connection | None = None) -> T:
+        conn = conn or self._conn()
         conn.execute("BEGIN IMMEDIATE")
         try:
             result = fn(conn)
@@ -168,10 +192,24 @@ class SQLiteLog:
                         (end.status, dumps(end.output), end.error, now, run_id),
                     )
 
-        if sum(len(events) for events, _ in batch.values()) <= INLINE_APPEND:
-            self._transaction(write)
+        if sum(len(events) for events, _ in batch.values()) <= INLINE_APPEND and not self._wal_large:
+            self._transaction(write, self._inline_conn())
+            # ~3 WAL pages a commit (2.7 measured for one 600-byte event), more for big events
+            self._unchecked += sum(3 + sum(len(e.data) for e in events) // 4096 for events, _ in batch.values())
+            if self._unchecked >= CHECKPOINT_PAGES and (self._checkpoint is None or self._checkpoint.done()):
+                self._unchecked = 0
+                self._checkpoint = self._writer.submit(self._checkpoint_wal)
         else:
             await self._write(write)
+            self._wal_large = False
+
+    def _checkpoint_wal(self) -> None:
+        try:
+            _, wal_pages, _ = self._conn().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        except sqlite3.Error as exc:  # the WAL keeps every commit meanwhile; the next checkpoint tries again
+            logger.warning("SQLite checkpoint of %s failed: %s", self.path, exc)
+            return
+        self._wal_large = wal_pages >= WAL_PAGES_LIMIT
 
     async def read(self, run_id: str, start: int, limit: int) -> list[StoredEvent]:
         def query(c: sqlite3.Connection) -> list[StoredEvent]:
