@@ -57,6 +57,14 @@ async def test_append_then_read_in_order_and_count(event_log: EventLog) -> None:
     assert await event_log.read("unknown", 0, 10) == []
 
 
+@pytest.mark.parametrize("size", [1, 16, 17, 128, 300, 1000])
+async def test_a_batch_of_any_size_is_written_whole_and_in_order(event_log: EventLog, size: int) -> None:
+    await new_run(event_log, "r1")
+    await event_log.append({"r1": (events(0, size), None)})
+    await event_log.append({"r1": (events(size, size + 3), None)})
+    assert await event_log.read("r1", 0, 2000) == events(0, size + 3)
+
+
 async def test_read_pages_from_any_index(event_log: EventLog) -> None:
     await new_run(event_log, "r1")
     await event_log.append({"r1": (events(0, 25), None)})

@@ -10,11 +10,12 @@ to the writer thread.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
@@ -97,6 +98,27 @@ WAL_PAGES_LIMIT = 4 * CHECKPOINT_PAGES
 """A checkpoint can only reuse the WAL from its start once it has copied every page, which
 commits arriving meanwhile prevent. A WAL found this large sends the next append through
 the writer thread, whose commit checkpoints with no other writer in the way."""
+
+
+INSERT_ROWS = 128
+"""Events per INSERT statement (512 parameters: within any SQLite's limit). ``executemany``
+steps once per row and lets go of the GIL each time; when the event loop is busy, every
+row then waits to take it back, and a batch of 256 could take milliseconds."""
+
+
+@functools.cache
+def _insert_sql(rows: int) -> str:
+    return "INSERT INTO events VALUES " + ",".join(["(?,?,?,?)"] * rows)
+
+
+def _insert_events(conn: sqlite3.Connection, run_id: str, events: Sequence[StoredEvent]) -> None:
+    """``events`` in statements of a power of two rows each: a few statements, all cached."""
+    done = 0
+    while done < len(events):
+        rows = 1 << (min(len(events) - done, INSERT_ROWS).bit_length() - 1)
+        values = [v for e in events[done : done + rows] for v in (run_id, e.index, e.name, e.data)]
+        conn.execute(_insert_sql(rows), values)
+        done += rows
 
 
 class SQLiteLog:
@@ -183,9 +205,7 @@ class SQLiteLog:
 
         def write(c: sqlite3.Connection) -> None:
             for run_id, (events, end) in batch.items():
-                c.executemany(
-                    "INSERT INTO events VALUES (?,?,?,?)", [(run_id, e.index, e.name, e.data) for e in events]
-                )
+                _insert_events(c, run_id, events)
                 if end is not None:
                     c.execute(
                         "UPDATE runs SET status=?, output=?, error=?, updated_at=? WHERE run_id=?",
