@@ -65,6 +65,15 @@ async def test_a_batch_of_any_size_is_written_whole_and_in_order(event_log: Even
     assert await event_log.read("r1", 0, 2000) == events(0, size + 3)
 
 
+async def test_big_events_among_small_ones_are_written_in_order(event_log: EventLog) -> None:
+    batch = events(0, 40)
+    for i in (0, 5, 6, 39):  # a run's last events carry its whole answer
+        batch[i] = StoredEvent(i, "StepCompleted", f'{{"event_index": {i}, "content": "{"y" * 100_000}"}}')
+    await new_run(event_log, "r1")
+    await event_log.append({"r1": (batch, None)})
+    assert await event_log.read("r1", 0, 100) == batch
+
+
 async def test_read_pages_from_any_index(event_log: EventLog) -> None:
     await new_run(event_log, "r1")
     await event_log.append({"r1": (events(0, 25), None)})

@@ -104,6 +104,9 @@ INSERT_ROWS = 128
 """Events per INSERT statement (512 parameters: within any SQLite's limit). ``executemany``
 steps once per row and lets go of the GIL each time; when the event loop is busy, every
 row then waits to take it back, and a batch of 256 could take milliseconds."""
+BIG_EVENT_CHARS = 64 * 1024
+"""Larger events (a run's last ones carry its whole answer) go in one-row statements: SQLite
+copies every value bound, and a statement keeps its values until it is next used."""
 
 
 @functools.cache
@@ -115,7 +118,10 @@ def _insert_events(conn: sqlite3.Connection, run_id: str, events: Sequence[Store
     """``events`` in statements of a power of two rows each: a few statements, all cached."""
     done = 0
     while done < len(events):
-        rows = 1 << (min(len(events) - done, INSERT_ROWS).bit_length() - 1)
+        small = done
+        while small < len(events) and small - done < INSERT_ROWS and len(events[small].data) <= BIG_EVENT_CHARS:
+            small += 1
+        rows = 1 << ((small - done).bit_length() - 1) if small > done else 1
         values = [v for e in events[done : done + rows] for v in (run_id, e.index, e.name, e.data)]
         conn.execute(_insert_sql(rows), values)
         done += rows
