@@ -23,6 +23,7 @@ from runstream.log.retention import RetentionPolicy, keep_applying
 from runstream.runs.recovery import DEFAULT_LEASE_TTL
 from runstream.runs.manager import RunManager
 from runstream.server.channel import AsgiChannel, Channel
+from runstream.server.console import install_console
 from runstream.server.http_errors import install_error_handlers
 from runstream.server.routes import router
 from runstream.server.transport import DirectWebSocketProtocol
@@ -124,6 +125,7 @@ class Server:
         app.state.server = self
         install_error_handlers(app)
         app.include_router(router)
+        install_console(app)
 
         async def workflows_ws(websocket: WebSocket) -> None:
             await self._serve_socket(AsgiChannel(websocket))
