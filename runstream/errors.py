@@ -1,18 +1,48 @@
-"""One exception tree for runstream; errors that reach a client carry a stable ``code``."""
+"""One exception tree for runstream; every error that reaches a client carries a stable ``code``.
+
+The same code goes out on every transport: the ``code`` of an HTTP error body,
+of a WebSocket ``error`` or ``auth_error`` frame, and the Python client raises
+the class of that code again (``runstream.client.errors``). People read the
+message; programs branch on the code or the class::
+
+    RunstreamError                 runstream_error   (base; never sent as such)
+    ├── InvalidRequest             invalid_request   a request's fields are missing or wrong
+    │   ├── ProtocolError          protocol_error    a WebSocket frame that breaks the protocol
+    │   │   └── MessageTooLarge    message_too_large a frame over the server's size limit
+    │   └── InvalidInput           invalid_input     a run's input fails the workflow's schema
+    ├── Unauthorized               unauthorized      no credentials, or wrong ones
+    ├── UnknownWorkflow            unknown_workflow
+    ├── UnknownRun                 unknown_run
+    ├── UnknownSession             unknown_session
+    ├── RunNotActive               run_not_active    the action needs a running run
+    ├── ShuttingDown               shutting_down     the server takes no new runs
+    ├── LogWriteFailed             log_write_failed  the event log could not be written
+    ├── StepFailed                 step_failed       a step failed for good
+    └── ModelError                 model_error       a model provider refused or broke a request
+
+A new error is a class here with its own ``code`` (and a place in the tree
+above), plus its HTTP status in ``runstream.server.http_errors``; a test
+fails while either is missing.
+"""
 
 from __future__ import annotations
 
 __all__ = [
     "RunstreamError",
+    "InvalidRequest",
     "ProtocolError",
+    "MessageTooLarge",
+    "InvalidInput",
+    "Unauthorized",
     "UnknownWorkflow",
     "UnknownRun",
-    "InvalidInput",
+    "UnknownSession",
     "RunNotActive",
     "LogWriteFailed",
     "ShuttingDown",
     "StepFailed",
     "ModelError",
+    "error_class",
 ]
 
 
@@ -22,10 +52,34 @@ class RunstreamError(Exception):
     code = "runstream_error"
 
 
-class ProtocolError(RunstreamError):
-    """A client frame or request that does not follow the protocol."""
+class InvalidRequest(RunstreamError):
+    """A request whose fields are missing, of the wrong type or out of range (an unreached event index)."""
+
+    code = "invalid_request"
+
+
+class ProtocolError(InvalidRequest):
+    """A client frame or a server message that does not follow the protocol."""
 
     code = "protocol_error"
+
+
+class MessageTooLarge(ProtocolError):
+    """A WebSocket frame longer than the server's ``max_message_size``."""
+
+    code = "message_too_large"
+
+
+class InvalidInput(InvalidRequest):
+    """The run's input does not match the workflow's input schema."""
+
+    code = "invalid_input"
+
+
+class Unauthorized(RunstreamError):
+    """The request carries no credentials, or wrong ones."""
+
+    code = "unauthorized"
 
 
 class UnknownWorkflow(RunstreamError):
@@ -44,10 +98,12 @@ class UnknownRun(RunstreamError):
         self.run_id = run_id
 
 
-class InvalidInput(RunstreamError):
-    """The run's input does not match the workflow's input schema."""
+class UnknownSession(RunstreamError):
+    code = "unknown_session"
 
-    code = "invalid_input"
+    def __init__(self, session_id: str) -> None:
+        super().__init__(f"Session {session_id} not found")
+        self.session_id = session_id
 
 
 class RunNotActive(RunstreamError):
@@ -78,3 +134,14 @@ class ModelError(RunstreamError):
     """A model provider refused or broke a request (auth, unknown model, cut stream)."""
 
     code = "model_error"
+
+
+def error_class(code: str) -> type[RunstreamError] | None:
+    """The class of runstream's error ``code`` (``unknown_run`` -> ``UnknownRun``), or None."""
+    pending: list[type[RunstreamError]] = [RunstreamError]
+    while pending:
+        kind = pending.pop()
+        if kind.code == code and kind.__module__ == __name__:
+            return kind
+        pending.extend(kind.__subclasses__())
+    return None

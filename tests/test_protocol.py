@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from runstream import ProtocolError, RunRecord
+from runstream import InvalidRequest, ProtocolError, RunRecord
 from runstream.server.protocol import Reconnect, StartWorkflow, parse_action, plan_reconnect
 
 
@@ -56,5 +56,6 @@ def test_running_run_without_missed_events_subscribes_at_once() -> None:
 
 @pytest.mark.parametrize("last", [7, 100, -2])
 def test_running_run_rejects_an_index_it_has_not_reached(last: int) -> None:
-    with pytest.raises(ProtocolError, match="out of range"):
+    with pytest.raises(InvalidRequest, match="out of range") as refused:
         plan_reconnect(run("running"), last_event_index=last, current_count=7)
+    assert refused.value.code == "invalid_request"  # the code HTTP gives the same mistake

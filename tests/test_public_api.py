@@ -8,12 +8,12 @@ import pkgutil
 import runstream
 
 PUBLIC = {
-    "Agent", "Client", "Condition", "DemoModel", "Event", "InvalidInput", "LocalHub", "LogWriteFailed", "Loop", "Model",
+    "Agent", "Client", "Condition", "DemoModel", "Event", "InvalidInput", "InvalidRequest", "LocalHub", "LogWriteFailed", "Loop", "MessageTooLarge", "Model",
     "ModelError", "OpenAIChat", "Parallel", "PostgresLog", "ProtocolError", "RedisHub", "RetentionPolicy",
     "Router", "RunContext", "RunManager", "RunNotActive", "RunRecord", "RunStatus", "RunstreamError",
     "SQLiteLog", "Server", "ServerError", "ShuttingDown", "Step", "StepBase", "StepFailed", "StepInput",
     "StepOutput", "StepScope", "Steps", "StoredEvent", "SyncClient", "Tool", "ToolCall", "ToolSpec",
-    "UnknownRun", "UnknownWorkflow", "Usage", "Workflow", "apply_retention", "as_step", "open_log", "tool",
+    "Unauthorized", "UnknownRun", "UnknownSession", "UnknownWorkflow", "Usage", "Workflow", "apply_retention", "as_step", "open_log", "tool",
 }  # fmt: skip
 
 

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from runstream import RunRecord, Server
-from runstream.server.http_errors import ApiError
+from runstream.errors import InvalidRequest
 from runstream.server.sse import plan_resume
 from tests.conftest import RunningServer, serve_in_thread
 from tests.cutproxy import cutting_proxy
@@ -57,9 +57,9 @@ def test_plan_resume() -> None:
     assert plan_resume(finished, 4, 10) == 4
     assert plan_resume(finished, 9, 10) is None
     for bad in (-2, 10, 11):
-        with pytest.raises(ApiError):
+        with pytest.raises(InvalidRequest):
             plan_resume(running, bad, 10)
-    with pytest.raises(ApiError):
+    with pytest.raises(InvalidRequest):
         plan_resume(running, 0, 0)
 
 

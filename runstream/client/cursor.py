@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from runstream.client.errors import ConnectionLost, ServerError
+from runstream.client.errors import ConnectionLost, server_error
 from runstream.client.event import Event
 from runstream.errors import ProtocolError
 
@@ -48,7 +48,7 @@ class FollowCursor:
     def feed_ws(self, text: str) -> Event | None:
         """A server WebSocket frame: the next event, or None (a control message or a repeat).
 
-        An ``error`` control raises ``ServerError``; ``server_shutdown`` raises ``ConnectionLost``.
+        An ``error`` control raises the ``ServerError`` of its code; ``server_shutdown`` raises ``ConnectionLost``.
         """
         if text.startswith("{"):
             self._control(orjson.loads(text))
@@ -62,7 +62,7 @@ class FollowCursor:
     def _control(self, message: dict[str, Any]) -> None:
         name = message.get("event")
         if name == "error":
-            raise ServerError(str(message.get("error")), "server_error")
+            raise server_error(str(message.get("error")), str(message.get("code", "server_error")))
         if name in _RECONNECT_NOW:
             raise ConnectionLost(f"server said {name}")
 

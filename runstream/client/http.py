@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from runstream.client.errors import ServerError
+from runstream.client.errors import server_error
 
 __all__ = ["http_client", "raise_for_error"]
 
@@ -15,7 +15,7 @@ def http_client(url: str, token: str | None) -> httpx.AsyncClient:
 
 
 async def raise_for_error(response: httpx.Response) -> None:
-    """Turn an error response (``{"detail", "code"}``) into ``ServerError``."""
+    """Turn an error response (``{"detail", "code"}``) into the ``ServerError`` of its code."""
     if response.status_code < 400:
         return
     await response.aread()
@@ -24,4 +24,4 @@ async def raise_for_error(response: httpx.Response) -> None:
         detail, code = str(body.get("detail")), str(body.get("code", "http_error"))
     except ValueError:
         detail, code = response.text or response.reason_phrase, "http_error"
-    raise ServerError(detail, code, response.status_code)
+    raise server_error(detail, code, response.status_code)

@@ -12,7 +12,7 @@ import orjson
 from websockets.asyncio.client import ClientConnection, connect
 
 from runstream.client.cursor import FollowCursor
-from runstream.client.errors import ConnectionLost, ServerError
+from runstream.client.errors import ConnectionLost, server_error
 from runstream.client.event import Event
 
 __all__ = ["ws_events"]
@@ -38,4 +38,4 @@ async def _authenticate(socket: ClientConnection, token: str) -> None:
     await socket.send(orjson.dumps({"action": "authenticate", "token": token}).decode())
     answer = orjson.loads(await socket.recv())
     if answer.get("event") != "authenticated":
-        raise ServerError(str(answer.get("error", "authentication failed")), "unauthorized", 401)
+        raise server_error(str(answer.get("error", "authentication failed")), str(answer.get("code", "unauthorized")))

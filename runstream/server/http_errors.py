@@ -1,7 +1,9 @@
 """Every HTTP error is JSON of one shape: ``{"detail": "...", "code": "..."}``.
 
-Clients branch on ``code`` (stable), people read ``detail``. Domain errors
-(``runstream.errors``) keep their own codes; HTTP-only ones are ``ApiError``.
+Clients branch on ``code`` (stable), people read ``detail``. This module only
+maps runstream's errors (``runstream.errors``, the one tree) to status codes;
+the codes of routing and validation errors that FastAPI raises itself are
+``not_found``, ``method_not_allowed``, ``invalid_request`` and ``http_error``.
 """
 
 from __future__ import annotations
@@ -16,33 +18,39 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from runstream.errors import (
     InvalidInput,
+    InvalidRequest,
+    LogWriteFailed,
+    MessageTooLarge,
+    ModelError,
     ProtocolError,
     RunNotActive,
     RunstreamError,
     ShuttingDown,
+    StepFailed,
+    Unauthorized,
     UnknownRun,
+    UnknownSession,
     UnknownWorkflow,
 )
 
-__all__ = ["ApiError", "ErrorBody", "error_responses", "install_error_handlers", "status_of"]
+__all__ = ["STATUS", "ErrorBody", "error_responses", "install_error_handlers", "status_of"]
 
-_STATUS: dict[type[RunstreamError], int] = {
+STATUS: dict[type[RunstreamError], int] = {
+    InvalidRequest: 422,
+    ProtocolError: 422,
+    MessageTooLarge: 413,
+    InvalidInput: 422,
+    Unauthorized: 401,
     UnknownWorkflow: 404,
     UnknownRun: 404,
-    InvalidInput: 422,
-    ProtocolError: 422,
+    UnknownSession: 404,
     RunNotActive: 409,
     ShuttingDown: 503,
+    LogWriteFailed: 503,
+    StepFailed: 500,
+    ModelError: 502,
 }
-
-
-class ApiError(RunstreamError):
-    """An HTTP-only error: ``unauthorized``, ``unknown_session``, ``invalid_request``..."""
-
-    def __init__(self, status: int, detail: str, code: str) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.code = code
+"""The HTTP status of each error class; an error not listed (nor its bases) is a 500."""
 
 
 class ErrorBody(BaseModel):
@@ -53,19 +61,18 @@ class ErrorBody(BaseModel):
 
 
 def status_of(exc: RunstreamError) -> int:
-    if isinstance(exc, ApiError):
-        return exc.status
-    for kind, status in _STATUS.items():
-        if isinstance(exc, kind):
-            return status
-    return 400
+    """The status of ``exc``'s class, or of its nearest listed base; 500 when none is listed."""
+    for kind in type(exc).__mro__:
+        if issubclass(kind, RunstreamError) and kind in STATUS:
+            return STATUS[kind]
+    return 500
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """``responses=`` for a route's OpenAPI entry: each status with the ``ErrorBody`` model."""
     words = {401: "Missing or wrong bearer token", 404: "Unknown workflow, run or session",
              409: "The run is not running", 422: "Invalid request data",
-             503: "The server is shutting down and takes no new runs"}
+             503: "The server is shutting down and takes no new runs, or its log cannot be written"}
     return {s: {"model": ErrorBody, "description": words.get(s, "Error")} for s in statuses}
 
 

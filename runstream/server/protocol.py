@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, TypeAdapter, ValidationError
 
-from runstream.errors import ProtocolError
+from runstream.errors import InvalidRequest, ProtocolError, RunstreamError
 from runstream.log.base import RunRecord
 
 __all__ = [
@@ -26,6 +26,7 @@ __all__ = [
     "ReconnectPlan",
     "plan_reconnect",
     "control",
+    "error_frame",
 ]
 
 
@@ -102,6 +103,12 @@ def control(event: str, **fields: Any) -> str:
     return orjson.dumps({"event": event, **fields}).decode()
 
 
+def error_frame(exc: RunstreamError, event: str = "error") -> str:
+    """An ``error`` (or ``auth_error``) frame: ``error`` is the text AgentOS clients show,
+    ``code`` the stable code programs branch on, the same as over HTTP."""
+    return control(event, error=str(exc), code=exc.code)
+
+
 @dataclass(frozen=True)
 class ReconnectPlan:
     """What to send a client that reconnects: the notice first, then events after
@@ -134,7 +141,7 @@ def plan_reconnect(run: RunRecord, last_event_index: int | None, current_count: 
         )
     last = -1 if last_event_index is None else last_event_index
     if last < -1 or last >= current_count:
-        raise ProtocolError(
+        raise InvalidRequest(
             f"last_event_index {last_event_index} is out of range: run {run.run_id} has "
             f"{current_count} events (use null or -1 for all, or 0..{current_count - 1})"
         )

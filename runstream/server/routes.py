@@ -16,10 +16,10 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ValidationError
 
-from runstream.errors import UnknownRun
+from runstream.errors import InvalidRequest, Unauthorized, UnknownRun, UnknownSession
 from runstream.log.base import RunRecord
 from runstream.runs.manager import RunManager
-from runstream.server.http_errors import ApiError, error_responses
+from runstream.server.http_errors import error_responses
 from runstream.server.sse import plan_resume, sse_response
 
 __all__ = ["RunRequest", "router"]
@@ -35,7 +35,7 @@ async def require_key(
     if key is None:
         return
     if credentials is None or not hmac.compare_digest(credentials.credentials.encode(), key.encode()):
-        raise ApiError(401, "Missing or invalid bearer token", "unauthorized")
+        raise Unauthorized("Missing or invalid bearer token")
 
 
 router = APIRouter()
@@ -80,7 +80,7 @@ async def read_run_request(request: Request) -> RunRequest:
             data = dict(await request.form())
         return RunRequest.model_validate(data)
     except orjson.JSONDecodeError:
-        raise ApiError(422, "Body is not valid JSON", "invalid_request") from None
+        raise InvalidRequest("Body is not valid JSON") from None
     except ValidationError as exc:
         raise RequestValidationError(exc.errors()) from None
 
@@ -224,7 +224,7 @@ async def list_sessions(
 async def get_session(session_id: str, request: Request) -> dict[str, Any]:
     session = await manager_of(request).log.get_session(session_id)
     if session is None:
-        raise ApiError(404, f"Session {session_id} not found", "unknown_session")
+        raise UnknownSession(session_id)
     return session.as_dict()
 
 

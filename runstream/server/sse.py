@@ -14,10 +14,10 @@ from collections.abc import AsyncIterator
 
 from fastapi.responses import Response, StreamingResponse
 
+from runstream.errors import InvalidRequest
 from runstream.events import StoredEvent, sse_frame
 from runstream.log.base import RunRecord
 from runstream.runs.manager import RunManager
-from runstream.server.http_errors import ApiError
 
 __all__ = ["HEARTBEAT", "plan_resume", "sse_frames", "sse_response"]
 
@@ -32,11 +32,9 @@ def plan_resume(run: RunRecord, last_event_index: int | None, count: int) -> int
     """
     last = -1 if last_event_index is None else last_event_index
     if last < -1 or last >= count:
-        raise ApiError(
-            422,
+        raise InvalidRequest(
             f"last_event_index {last} is out of range: run {run.run_id} has {count} events "
-            f"(use -1 or leave it out for all, or 0..{count - 1})",
-            "invalid_request",
+            f"(use -1 or leave it out for all, or 0..{count - 1})"
         )
     if run.finished and last >= count - 1:
         return None

@@ -13,7 +13,7 @@ import hmac
 import logging
 from collections.abc import Iterator
 
-from runstream.errors import RunstreamError
+from runstream.errors import MessageTooLarge, ProtocolError, RunstreamError, Unauthorized
 from runstream.events import StoredEvent
 from runstream.runs.manager import RunManager
 from runstream.server.channel import Channel, ClientLeft
@@ -25,6 +25,7 @@ from runstream.server.protocol import (
     Reconnect,
     StartWorkflow,
     control,
+    error_frame,
     parse_action,
     plan_reconnect,
 )
@@ -90,20 +91,16 @@ class WorkflowSocket:
     async def send(self, text: str) -> None:
         await self.channel.write((text,))
 
-    async def error(self, message: str) -> None:
-        await self.send(control("error", error=message))
-
     async def _on_frame(self, text: str | bytes) -> None:
-        if isinstance(text, bytes):
-            await self.error("Binary frames are not supported; send JSON text frames")
-            return
-        if len(text) > self.max_message_size:
-            await self.error(f"Message too large: {len(text)} bytes (limit {self.max_message_size})")
-            return
+        """Answer one frame; a refusal is an ``error`` frame with its code, and the socket stays open."""
         try:
+            if isinstance(text, bytes):
+                raise ProtocolError("Binary frames are not supported; send JSON text frames")
+            if len(text) > self.max_message_size:
+                raise MessageTooLarge(f"Message too large: {len(text)} bytes (limit {self.max_message_size})")
             await self._dispatch(parse_action(text))
         except RunstreamError as exc:
-            await self.error(str(exc))
+            await self.send(error_frame(exc))
 
     async def _dispatch(self, action: Action) -> None:
         if isinstance(action, Ping):
@@ -111,7 +108,7 @@ class WorkflowSocket:
         elif isinstance(action, Authenticate):
             await self._authenticate(action.token)
         elif not self.authenticated:
-            await self.error("Authentication required: send {\"action\": \"authenticate\", \"token\": ...} first")
+            raise Unauthorized("Authentication required: send {\"action\": \"authenticate\", \"token\": ...} first")
         elif isinstance(action, StartWorkflow):
             record = await self.manager.start_run(
                 action.workflow_id, action.message, action.session_id, action.user_id, action.additional_data
@@ -127,7 +124,7 @@ class WorkflowSocket:
             self.authenticated = True
             await self.send(control("authenticated", message="Authenticated"))
         else:
-            await self.send(control("auth_error", error="Invalid token"))
+            await self.send(error_frame(Unauthorized("Invalid token"), "auth_error"))
 
     async def _reconnect(self, action: Reconnect) -> None:
         run = await self.manager.get_run(action.run_id)
