@@ -8,7 +8,7 @@ in order, through the terminal event. WebSocket by default, SSE as an option.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import fields
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
@@ -135,7 +135,7 @@ class Client:
 
     # -- streams -------------------------------------------------------------
 
-    async def follow(self, run_id: str, after: int | None = None) -> AsyncIterator[Event]:
+    async def follow(self, run_id: str, after: int | None = None) -> AsyncGenerator[Event, None]:
         """Every event of ``run_id`` after index ``after`` (all when None), once each, through the
         terminal event, reconnecting by itself when the connection drops."""
         cursor = FollowCursor(run_id, -1 if after is None else after)
@@ -153,7 +153,7 @@ class Client:
                     self.on_reconnect(exc, delay)
                 await asyncio.sleep(delay)
 
-    def replay(self, run_id: str) -> AsyncIterator[Event]:
+    def replay(self, run_id: str) -> AsyncGenerator[Event, None]:
         """Every event of a run from index 0 (live through its end if it is still running)."""
         return self.follow(run_id)
 

@@ -91,7 +91,7 @@ class Backoff:
         self.failures = 0
 
     def next_delay(self) -> float:
-        base = min(self.maximum, self.initial * 2**self.failures)
+        base = min(self.maximum, self.initial * 2.0**self.failures)
         self.failures += 1
         return base * random.uniform(0.5, 1.0)
 

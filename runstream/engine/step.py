@@ -67,7 +67,7 @@ class Step(StepBase):
             raise ValueError("a Step's max_retries must be 0 or more")
         self.executor = executor
         self.agent = agent
-        self.name = name or (agent.name if agent is not None else getattr(executor, "__name__", "step"))
+        self.name = name or (agent.name if agent is not None else str(getattr(executor, "__name__", "step")))
         self.description = description
         self.rerunnable = rerunnable
         """False when running the step twice would do harm: a run interrupted inside it

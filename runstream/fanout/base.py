@@ -59,7 +59,7 @@ class Hub(Protocol):
         """Hand ``events`` (already in the log) to every subscriber of ``run_id``."""
         ...
 
-    async def serve_cancels(self, owner: str, cancel: Callable[[str], None]) -> None:
+    async def serve_cancels(self, owner: str, cancel: Callable[[str], object]) -> None:
         """From now on, call ``cancel(run_id)`` when anyone asks ``owner`` to cancel a run."""
         ...
 

@@ -14,7 +14,7 @@ class LocalHub:
     def __init__(self, buffer_limit: int = 4096) -> None:
         self.buffer_limit = buffer_limit
         self._subscribers: dict[str, set[Subscriber]] = {}
-        self._cancellers: dict[str, Callable[[str], None]] = {}
+        self._cancellers: dict[str, Callable[[str], object]] = {}
 
     async def start(self) -> None:
         return None
@@ -39,7 +39,7 @@ class LocalHub:
         for subscriber in self._subscribers.get(run_id, ()):
             subscriber.push(events)
 
-    async def serve_cancels(self, owner: str, cancel: Callable[[str], None]) -> None:
+    async def serve_cancels(self, owner: str, cancel: Callable[[str], object]) -> None:
         self._cancellers[owner] = cancel
 
     async def request_cancel(self, owner: str, run_id: str) -> bool:

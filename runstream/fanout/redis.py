@@ -160,7 +160,7 @@ class RedisHub(LocalHub):
 
     # -- cancels -----------------------------------------------------------
 
-    async def serve_cancels(self, owner: str, cancel: Callable[[str], None]) -> None:
+    async def serve_cancels(self, owner: str, cancel: Callable[[str], object]) -> None:
         await super().serve_cancels(owner, cancel)
         channel = CANCEL_CHANNEL + owner
         confirmed = self._confirmations[channel] = asyncio.get_running_loop().create_future()

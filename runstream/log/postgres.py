@@ -191,7 +191,7 @@ class PostgresLog:
             "AND owner IS NOT DISTINCT FROM $5",
             owner, time.time(), run_id, RunStatus.RUNNING, expected_owner,
         )
-        return result == "UPDATE 1"
+        return bool(result == "UPDATE 1")
 
     async def running_runs(self) -> list[RunRecord]:
         rows = await self.pool.fetch(

@@ -13,7 +13,7 @@ a transport can write a batch at once: one wake-up and one write for many events
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 
 from runstream.events import StoredEvent
 from runstream.fanout.base import Hub
@@ -41,7 +41,7 @@ async def follow(
 
 async def follow_batches(
     log: EventLog, hub: Hub, run_id: str, after: int = -1, poll_interval: float = 2.0
-) -> AsyncIterator[list[StoredEvent]]:
+) -> AsyncGenerator[list[StoredEvent], None]:
     """Yield every event of ``run_id`` with index > ``after``, in order, once each,
     through the terminal event (the last of the last batch), in non-empty batches of at
     most ``PAGE`` events.
@@ -77,7 +77,7 @@ async def follow_batches(
                 if buffer[0].index > next_index:
                     need_log = True
                     continue
-                batch = []
+                batch: list[StoredEvent] = []
                 while buffer and buffer[0].index == next_index and len(batch) < PAGE:
                     batch.append(buffer.popleft())
                     next_index += 1

@@ -8,18 +8,27 @@ socket when ``Server.app`` is mounted in any other ASGI server.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
-from typing import Protocol
+from collections.abc import Iterable, Mapping
+from typing import Any, Protocol
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from runstream.events import StoredEvent, ws_frame
 
-__all__ = ["Channel", "ClientLeft", "AsgiChannel"]
+__all__ = ["Channel", "ClientLeft", "AsgiChannel", "received_payload"]
 
 
 class ClientLeft(Exception):
     """The client is gone: nothing more can be sent to it."""
+
+
+def received_payload(message: Mapping[str, Any]) -> str | bytes:
+    """The text, else the bytes, of an ASGI ``websocket.receive`` message."""
+    text = message.get("text")
+    if isinstance(text, str):
+        return text
+    data = message.get("bytes")
+    return data if isinstance(data, bytes) else b""
 
 
 class Channel(Protocol):
@@ -59,8 +68,7 @@ class AsgiChannel:
             return None
         if message["type"] == "websocket.disconnect":
             return None
-        text = message.get("text")
-        return text if text is not None else message.get("bytes", b"")
+        return received_payload(message)
 
     async def write(self, frames: Iterable[StoredEvent | str]) -> None:
         try:

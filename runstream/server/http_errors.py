@@ -8,6 +8,7 @@ the codes of routing and validation errors that FastAPI raises itself are
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -76,7 +77,7 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {s: {"model": ErrorBody, "description": words.get(s, "Error")} for s in statuses}
 
 
-def _json(status: int, detail: str, code: str, headers: dict[str, str] | None = None) -> JSONResponse:
+def _json(status: int, detail: str, code: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"detail": detail, "code": code}, status_code=status, headers=headers)
 
 

@@ -41,7 +41,7 @@ async def require_key(
 router = APIRouter()
 api = APIRouter(dependencies=[Depends(require_key)], responses=error_responses(401))
 
-_SSE = {200: {"content": {"text/event-stream": {}}, "description": "SSE: `id: <event_index>`, `event: <name>`, `data: <json>`"},
+_SSE: dict[int | str, dict[str, Any]] = {200: {"content": {"text/event-stream": {}}, "description": "SSE: `id: <event_index>`, `event: <name>`, `data: <json>`"},
         204: {"description": "A finished run has no event after `last_event_index`"}}
 
 

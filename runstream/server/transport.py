@@ -28,7 +28,7 @@ from websockets.http11 import Request
 from websockets.protocol import State
 
 from runstream.events import StoredEvent, ws_frame
-from runstream.server.channel import Channel, ClientLeft
+from runstream.server.channel import Channel, ClientLeft, received_payload
 
 __all__ = ["DirectWebSocketProtocol", "shared_frame"]
 
@@ -79,8 +79,7 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
             message = await self.receive()
             kind = message["type"]
             if kind == "websocket.receive":
-                text = message.get("text")
-                return text if text is not None else message.get("bytes", b"")
+                return received_payload(message)
             if kind == "websocket.disconnect":
                 return None
 
