@@ -1,4 +1,4 @@
-"""The one client: speaks PROTOCOL.md to runstream, AgentOS and the floor alike, and checks every stream.
+"""The one client: speaks the wire protocol (docs/protocol.md) to runstream, AgentOS and the floor alike, and checks every stream.
 
 A ``Tally`` follows one run's events on one socket: gapless and in order from
 the first index it expects, exactly one terminal event, last; latency from

@@ -1,4 +1,4 @@
-"""The HTTP API (PROTOCOL.md §2) against a real server: every route, its answers and its errors."""
+"""The HTTP API (docs/protocol.md, "HTTP and SSE"; docs/http.md) against a real server: every route, its answers and its errors."""
 
 from __future__ import annotations
 

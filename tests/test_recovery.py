@@ -1,4 +1,4 @@
-"""Crash recovery (PROTOCOL.md §3.1, §3.3): SIGKILL a real server at chosen points, restart it
+"""Crash recovery (docs/protocol.md, "What runstream promises beyond AgentOS", 1 and 3): SIGKILL a real server at chosen points, restart it
 on the same SQLite file, and follow each run to its end with a reconnecting WebSocket client."""
 
 from __future__ import annotations

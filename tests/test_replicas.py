@@ -1,4 +1,4 @@
-"""Two runstream replicas sharing one PostgreSQL log and one Redis (PROTOCOL.md §3.2)."""
+"""Two runstream replicas sharing one PostgreSQL log and one Redis (docs/protocol.md, "What runstream promises beyond AgentOS", 2)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Retention (PROTOCOL.md §3.5): kept for ever by default, else pruned by policy; a pruned run
+"""Retention (docs/protocol.md, "What runstream promises beyond AgentOS", 5): kept for ever by default, else pruned by policy; a pruned run
 replays as such instead of hanging."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The WebSocket protocol (PROTOCOL.md §1) against a real server on an ephemeral port."""
+"""The WebSocket protocol (docs/protocol.md, "WebSocket: /workflows/ws") against a real server on an ephemeral port."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""HTTP routes (PROTOCOL.md §2): AgentOS's paths and form fields, plus ``/runs`` and ``/sessions``.
+"""HTTP routes (docs/protocol.md, "HTTP and SSE"; docs/http.md): AgentOS's paths and form fields, plus ``/runs`` and ``/sessions``.
 
 Every SSE stream reads through ``manager.follow`` (the one read path) and ends
 after the run's terminal event. Errors are ``{"detail", "code"}`` (``http_errors``).
