@@ -5,7 +5,7 @@ with no gap, and replay a finished run from event 0, over WebSocket and SSE.
 """
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runstream.agents import Agent, Tool, tool
 from runstream.client import Client, Event, ServerError, SyncClient
@@ -46,7 +46,9 @@ from runstream.log import RunRecord, RunStatus, SQLiteLog, open_log
 from runstream.log.retention import RetentionPolicy, apply_retention
 from runstream.models import DemoModel, Model, OpenAIChat, ToolCall, ToolSpec, Usage
 from runstream.runs import RunManager
-from runstream.server import Server
+
+if TYPE_CHECKING:
+    from runstream.server import Server
 
 __all__ = [
     "Agent",
@@ -105,20 +107,24 @@ __all__ = [
 
 __version__ = "0.1.0"
 
-_OPTIONAL = {
+_LAZY = {
     "PostgresLog": ("runstream.log.postgres", "asyncpg", "postgres"),
     "RedisHub": ("runstream.fanout.redis", "redis", "redis"),
+    "Server": ("runstream.server", None, None),
 }
+"""Names loaded on first use: backends whose dependency is an optional extra, and the server,
+so that ``import runstream.client`` does not load FastAPI and uvicorn."""
 
 
 def __getattr__(name: str) -> Any:
-    """Backends whose dependency is an optional extra load on first use."""
-    if name not in _OPTIONAL:
+    if name not in _LAZY:
         raise AttributeError(f"module 'runstream' has no attribute {name!r}")
-    module, dependency, extra = _OPTIONAL[name]
+    module, dependency, extra = _LAZY[name]
     try:
-        return getattr(importlib.import_module(module), name)
+        value = getattr(importlib.import_module(module), name)
     except ModuleNotFoundError as exc:
-        if exc.name != dependency:
+        if dependency is None or exc.name != dependency:
             raise
         raise ImportError(f"runstream.{name} needs {dependency}: pip install 'runstream[{extra}]'") from exc
+    globals()[name] = value
+    return value

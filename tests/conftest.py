@@ -55,14 +55,15 @@ class RunningServer:
 
 
 @contextmanager
-def serve_in_thread(server: Server, **uvicorn_options: Any) -> Iterator[RunningServer]:
-    """Run ``server`` under uvicorn on 127.0.0.1:<ephemeral> in a thread of its own."""
+def serve_in_thread(server: Server, app: Any = None, **uvicorn_options: Any) -> Iterator[RunningServer]:
+    """Run ``server`` (or ``app``, an ASGI app around ``server.app``) under uvicorn on
+    127.0.0.1:<ephemeral> in a thread of its own."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     options = server.uvicorn_options(log_level="warning", lifespan="on", **uvicorn_options)
-    userver = uvicorn.Server(uvicorn.Config(server.app, **options))
+    userver = uvicorn.Server(uvicorn.Config(server.app if app is None else app, **options))
     thread = threading.Thread(target=lambda: asyncio.run(userver.serve(sockets=[sock])), daemon=True)
     thread.start()
     try:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import subprocess
+import sys
 
 import runstream
 
@@ -40,3 +42,16 @@ def test_errors_share_one_root_and_carry_stable_codes() -> None:
     ours = [e for e in errors if issubclass(e, Exception) and e.__module__.startswith("runstream.errors")]
     assert ours and all(issubclass(e, runstream.RunstreamError) for e in ours)
     assert len({e.code for e in ours}) == len(ours)
+
+
+def test_the_client_loads_no_server_framework() -> None:
+    """A script that only talks to a server (``runstream.client``) need not load FastAPI or uvicorn."""
+    probe = (
+        "import sys, runstream.client, runstream; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'fastapi', 'starlette', 'uvicorn'}))"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
+    assert result.stdout.strip() == "[]", result.stdout + result.stderr
+    loaded = subprocess.run([sys.executable, "-c", "import sys, runstream; runstream.Server; print('fastapi' in sys.modules)"],
+                            capture_output=True, text=True, timeout=60, check=True)
+    assert loaded.stdout.strip() == "True"  # and the server is still one attribute away

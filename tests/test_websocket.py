@@ -89,7 +89,7 @@ async def test_client_that_stops_reading_holds_bounded_server_memory_then_gets_e
                     break
                 await asyncio.sleep(0.05)
         assert run_id is not None, "the run should finish without waiting for its reader"
-        (socket,) = srv.server._sockets
+        (socket,) = srv.server.connections
         if isinstance(socket.channel, DirectWebSocketProtocol):
             assert socket.channel.transport.get_write_buffer_size() < 1_000_000  # of the run's ~16 MB
         _, events = await read_run(ws)

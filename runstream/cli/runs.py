@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from runstream.cli.command import Command, make_client
-from runstream.log.base import RunRecord
+from runstream.client import Run
 
 __all__ = ["CANCEL", "RUNS"]
 
@@ -26,7 +26,7 @@ def _configure_runs(parser: argparse.ArgumentParser) -> None:
 
 
 def _runs(args: argparse.Namespace) -> int:
-    async def fetch() -> list[RunRecord]:
+    async def fetch() -> list[Run]:
         async with make_client(args) as client:
             return await client.runs(args.workflow, args.status, args.session_id, args.user_id,
                                      args.limit, args.offset)

@@ -4,6 +4,7 @@ from runstream.client.client import DEFAULT_URL, Client, Transport
 from runstream.client.cursor import Backoff, FollowCursor, SSEParser
 from runstream.client.errors import ConnectionLost, ServerError
 from runstream.client.event import Event
+from runstream.client.run import Run
 from runstream.client.sync import SyncClient
 
 __all__ = [
@@ -13,6 +14,7 @@ __all__ = [
     "ConnectionLost",
     "Event",
     "FollowCursor",
+    "Run",
     "SSEParser",
     "ServerError",
     "SyncClient",

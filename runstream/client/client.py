@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
-from dataclasses import fields
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -20,9 +19,9 @@ from runstream.client.cursor import Backoff, FollowCursor
 from runstream.client.errors import ConnectionLost
 from runstream.client.event import Event
 from runstream.client.http import http_client, raise_for_error
+from runstream.client.run import Run
 from runstream.client.sse import sse_events
 from runstream.client.ws import ws_events
-from runstream.log.base import RunRecord
 
 if TYPE_CHECKING:
     from runstream.client.sync import SyncClient
@@ -34,7 +33,6 @@ Transport = Literal["ws", "sse"]
 RETRIABLE: tuple[type[BaseException], ...] = (
     OSError, TimeoutError, ConnectionLost, WebSocketException, httpx.TransportError,
 )
-_RUN_FIELDS = {f.name for f in fields(RunRecord)}
 
 
 class Client:
@@ -103,10 +101,10 @@ class Client:
         self._workflow_of[run["run_id"]] = workflow_id
         return str(run["run_id"])
 
-    async def get_run(self, run_id: str) -> RunRecord:
+    async def get_run(self, run_id: str) -> Run:
         data = await self._request("GET", f"/runs/{run_id}")
         self._workflow_of[run_id] = data["workflow_id"]
-        return RunRecord(**{k: v for k, v in data.items() if k in _RUN_FIELDS})
+        return Run.from_json(data)
 
     async def runs(
         self,
@@ -116,12 +114,12 @@ class Client:
         user_id: str | None = None,
         limit: int = 50,
         offset: int = 0,
-    ) -> list[RunRecord]:
+    ) -> list[Run]:
         """Runs, newest first, filtered and paginated by the server."""
         params = {"workflow_id": workflow_id, "status": status, "session_id": session_id, "user_id": user_id,
                   "limit": limit, "offset": offset}
         rows = await self._request("GET", "/runs", params={k: v for k, v in params.items() if v is not None})
-        return [RunRecord(**{k: v for k, v in row.items() if k in _RUN_FIELDS}) for row in rows]
+        return [Run.from_json(row) for row in rows]
 
     async def cancel(self, run_id: str) -> None:
         """Cancel a running run (it ends with ``WorkflowCancelled``); ``ServerError`` if it is not running."""

@@ -13,7 +13,7 @@ from typing import Any
 
 from runstream.client.client import Client
 from runstream.client.event import Event
-from runstream.log.base import RunRecord
+from runstream.client.run import Run
 
 __all__ = ["SyncClient"]
 
@@ -47,10 +47,10 @@ class SyncClient:
     def start(self, workflow_id: str, message: Any, session_id: str | None = None, user_id: str | None = None) -> str:
         return self._runner.run(self.client.start(workflow_id, message, session_id, user_id))
 
-    def get_run(self, run_id: str) -> RunRecord:
+    def get_run(self, run_id: str) -> Run:
         return self._runner.run(self.client.get_run(run_id))
 
-    def runs(self, **filters: Any) -> list[RunRecord]:
+    def runs(self, **filters: Any) -> list[Run]:
         return self._runner.run(self.client.runs(**filters))
 
     def cancel(self, run_id: str) -> None:

@@ -5,23 +5,20 @@ deletes runs that finished more than 30 days ago, with their events;
 ``outputs_only=True`` deletes only their events and keeps each run's row with
 its final output (a replay then says its events were pruned). Running runs
 are never touched. A server applies its policy periodically; apply one now
-with ``apply_retention(log, policy)`` or ``runstream retention``.
+with ``apply_retention(log, policy)`` or ``runstream retention`` (``cli/retention.py``).
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
 import os
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 
-from runstream.log import open_log
 from runstream.log.base import EventLog
 
-__all__ = ["RetentionPolicy", "apply_retention", "configure", "keep_applying", "main", "run"]
+__all__ = ["RetentionPolicy", "apply_retention", "keep_applying"]
 
 logger = logging.getLogger(__name__)
 
@@ -70,44 +67,3 @@ async def keep_applying(log: EventLog, policy: RetentionPolicy, interval: float 
         except Exception:  # a database hiccup: the next round tries again
             logger.exception("applying the retention policy failed")
         await asyncio.sleep(interval)
-
-
-async def _prune(database_url: str, policy: RetentionPolicy) -> int:
-    log = open_log(database_url)
-    await log.open()
-    try:
-        return await apply_retention(log, policy)
-    finally:
-        await log.close()
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m runstream.log.retention --database-url URL --keep-days N [--outputs-only]``."""
-    parser = argparse.ArgumentParser(prog="runstream retention", description="Apply a retention policy now.")
-    configure(parser)
-    args = parser.parse_args(argv)
-    return run(args)
-
-
-def configure(parser: argparse.ArgumentParser) -> None:
-    """The options of the retention command."""
-    parser.add_argument("--database-url", default=os.environ.get("RUNSTREAM_DATABASE_URL"),
-                        help="sqlite:///PATH or postgresql://... (default: env RUNSTREAM_DATABASE_URL)")
-    parser.add_argument("--keep-days", type=float, required=True, help="keep runs finished in the last N days")
-    parser.add_argument("--outputs-only", action="store_true",
-                        help="for older runs, delete only their events and keep each run's final output")
-
-
-def run(args: argparse.Namespace) -> int:
-    """Prune with the parsed options; prints how many runs were pruned."""
-    if not args.database_url:
-        raise SystemExit("error: --database-url (or RUNSTREAM_DATABASE_URL) is required")
-    policy = RetentionPolicy(args.keep_days, args.outputs_only)
-    pruned = asyncio.run(_prune(args.database_url, policy))
-    what = "events deleted, final outputs kept" if policy.outputs_only else "deleted"
-    print(f"{pruned} runs finished more than {args.keep_days:g} days ago: {what}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

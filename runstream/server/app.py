@@ -12,7 +12,10 @@ from typing import Any
 
 import uvicorn
 from fastapi import FastAPI, WebSocket
+from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.types import Receive, Scope, Send
+from uvicorn.middleware.message_logger import MessageLoggerMiddleware
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from runstream.engine.workflow import Workflow
 from runstream.fanout import open_hub
@@ -41,14 +44,33 @@ SHUTDOWN_GRACE = 5.0
 WS_PATH = "/workflows/ws"
 
 
+_UVICORN_WRAPPERS = (ProxyHeadersMiddleware, MessageLoggerMiddleware)
+"""What uvicorn itself may wrap an app in; they do nothing a ``/workflows/ws`` handler needs."""
+
+
 class _App(FastAPI):
-    """The FastAPI app, but ``/workflows/ws`` goes straight to its handler: the middleware
-    stack's coroutines would otherwise sit in memory for every idle connection."""
+    """The FastAPI app, but ``/workflows/ws`` goes straight to its handler while no middleware
+    would see it: the middleware stack's coroutines would otherwise sit in memory for every
+    idle connection. Once middleware is added, ``/workflows/ws`` goes through it like any
+    other path (docs/http.md, "The WebSocket endpoint and middleware")."""
 
     workflows_ws: Callable[[WebSocket], Awaitable[None]] | None = None
 
+    @property
+    def ws_skips_nothing(self) -> bool:
+        """True when skipping the middleware stack skips nothing a WebSocket would pass through:
+        no middleware was added, or only HTTP-only ones (``@app.middleware("http")``)."""
+        return all(
+            isinstance(m.cls, type) and issubclass(m.cls, BaseHTTPMiddleware) for m in self.user_middleware
+        )
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "websocket" and scope["path"] == WS_PATH and self.workflows_ws is not None:
+        if (
+            scope["type"] == "websocket"
+            and scope["path"] == WS_PATH
+            and self.workflows_ws is not None
+            and self.ws_skips_nothing
+        ):
             await self.workflows_ws(WebSocket(scope, receive, send))
         else:
             await super().__call__(scope, receive, send)
@@ -99,13 +121,27 @@ class Server:
         self._sockets: set[WorkflowSocket] = set()
         self.app = self._build_app(title)
 
+    @property
+    def connections(self) -> frozenset[WorkflowSocket]:
+        """The ``/workflows/ws`` connections open now (each with its ``channel``)."""
+        return frozenset(self._sockets)
+
     async def drain(self) -> None:
         """Begin a graceful shutdown: take no new runs, and send every WebSocket client
         ``server_shutdown`` so it reconnects (after the restart, or to another replica)."""
         self.manager.stop_accepting()
         await asyncio.gather(*(s.shutdown() for s in list(self._sockets)), return_exceptions=True)
 
-    def _build_app(self, title: str) -> FastAPI:
+    def _serves_directly(self, outer: Any) -> bool:
+        """Whether runstream's own transport may serve ``/workflows/ws`` for uvicorn running
+        ``outer``: only when nothing would run between uvicorn and the handler, i.e. ``outer``
+        is this server's app (in uvicorn's own wrappers at most) and that app has no middleware
+        a WebSocket passes through."""
+        while isinstance(outer, _UVICORN_WRAPPERS):
+            outer = outer.app
+        return outer is self.app and self.app.ws_skips_nothing
+
+    def _build_app(self, title: str) -> _App:
         @asynccontextmanager
         async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             await self.manager.start()
@@ -146,7 +182,9 @@ class Server:
         """uvicorn settings this server needs (its WebSocket transport, frame size limit,
         compression), then ``overrides``."""
         options: dict[str, Any] = {
-            "ws": functools.partial(DirectWebSocketProtocol, path=WS_PATH, handler=self._serve_socket),
+            "ws": functools.partial(
+                DirectWebSocketProtocol, path=WS_PATH, handler=self._serve_socket, direct=self._serves_directly
+            ),
             "ws_max_size": self.max_message_size,
             "ws_per_message_deflate": self.compression,
             "log_level": "info",

@@ -8,7 +8,15 @@ system call per batch instead of an ASGI message and a system call per event.
 A server's frames are the same bytes for every client (unmasked, and uncompressed
 unless a client asked for compression), so an event is framed once, by the first
 connection that sends it, and a thousand subscribers to a run share that frame.
-Every other WebSocket path goes through the ASGI app as usual.
+Every other WebSocket path goes through the ASGI app as usual, and so does
+``/workflows/ws`` when ``direct(app)`` says that middleware would see it.
+
+It relies on these parts of uvicorn's ``WebSocketsSansIOProtocol``, pinned by
+``tests/test_uvicorn_contract.py`` (and the uvicorn range in pyproject.toml):
+its constructor's arguments; ``handle_connect`` setting ``request``,
+``response`` and ``scope`` and starting ``run_asgi``, which awaits ``self.app``
+(read after ``handle_connect``); and ``conn``, ``writable``, ``close_sent``,
+``transport``, ``send`` and ``receive``.
 """
 
 from __future__ import annotations
@@ -55,13 +63,15 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
         *,
         path: str,
         handler: Handler,
+        direct: Callable[[Any], bool] = lambda app: True,
     ) -> None:
         super().__init__(config, server_state, app_state, _loop)
         self.direct_path = path
         self.handler = handler
+        self.direct = direct
 
     def handle_connect(self, event: Request) -> None:
-        if event.path.partition("?")[0] == self.direct_path:
+        if event.path.partition("?")[0] == self.direct_path and self.direct(self.app):
             self.app = self._serve_direct  # uvicorn runs it as it would the app, with its error handling
         super().handle_connect(event)
 
