@@ -18,6 +18,7 @@ __all__ = [
     "WORKFLOW_ERROR",
     "WORKFLOW_CANCELLED",
     "WORKFLOW_RESUMED",
+    "WORKFLOW_PAUSED",
     "STEP_STARTED",
     "STEP_OUTPUT",
     "STEP_COMPLETED",
@@ -47,6 +48,8 @@ WORKFLOW_COMPLETED = "WorkflowCompleted"
 WORKFLOW_ERROR = "WorkflowError"
 WORKFLOW_CANCELLED = "WorkflowCancelled"
 WORKFLOW_RESUMED = "WorkflowResumed"
+WORKFLOW_PAUSED = "WorkflowPaused"
+"""Ends a run's task without ending the run: it waits for a person (status ``paused``)."""
 STEP_STARTED = "StepStarted"
 STEP_OUTPUT = "StepOutput"
 STEP_COMPLETED = "StepCompleted"

@@ -157,7 +157,8 @@ def test_cancel(http: httpx.Client, valve: Valve) -> None:
     run_id = http.post("/workflows/valve/runs", data={"message": "go", "background": "true"}).json()["run_id"]
     wait_until(valve.reached.is_set, what="the run to reach the valve")
     response = http.post(f"/workflows/valve/runs/{run_id}/cancel")
-    assert response.status_code == 200 and response.json() == {"run_id": run_id, "cancelled": True}
+    assert response.status_code == 200
+    assert response.json() == {"run_id": run_id, "cancelled": True, "status": "cancelling", "already_requested": False}
     wait_until(lambda: http.get(f"/runs/{run_id}").json()["status"] == "cancelled", what="the cancel")
     events = parse_sse(http.get(f"/workflows/valve/runs/{run_id}/events").text)
     assert events[-1]["event"] == "WorkflowCancelled"

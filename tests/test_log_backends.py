@@ -51,9 +51,9 @@ async def test_append_then_read_in_order_and_count(event_log: EventLog) -> None:
     await event_log.append({"r1": (events(0, 3), None)})
     await event_log.append({"r1": (events(3, 5), None)})
     assert await event_log.read("r1", 0, 100) == events(0, 5)
-    assert await event_log.count("r1") == 5
+    assert await event_log.next_index("r1") == 5
     assert (await event_log.get_run("r1")).event_count == 5  # type: ignore[union-attr]
-    assert await event_log.count("unknown") == 0
+    assert await event_log.next_index("unknown") == 0
     assert await event_log.read("unknown", 0, 10) == []
 
 
@@ -118,7 +118,7 @@ async def test_duplicate_index_is_rejected_and_the_whole_batch_rolled_back(event
             }
         )
     assert await event_log.read("a", 0, 10) == events(0, 3)
-    assert await event_log.count("b") == 0
+    assert await event_log.next_index("b") == 0
     assert (await event_log.get_run("b")).status == RunStatus.RUNNING  # type: ignore[union-attr]
 
 
@@ -255,7 +255,7 @@ async def test_small_sqlite_appends_keep_the_wal_bounded(tmp_path: Path) -> None
         for i in range(6000):  # ~100 MB of WAL if nothing checkpointed
             await log.append({"r1": ([StoredEvent(i, "RunContent", payload)], None)})
         wal_mb = (tmp_path / "wal.db-wal").stat().st_size / 2**20
-        assert await log.count("r1") == 6000
+        assert await log.next_index("r1") == 6000
     finally:
         await log.close()
     assert wal_mb < 50

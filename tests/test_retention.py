@@ -69,7 +69,7 @@ async def test_the_default_policy_keeps_everything(manager: RunManager) -> None:
     event_log = manager.log
     done = await finished_runs(manager, 2)
     assert await apply_retention(event_log, RetentionPolicy(), now=LATER) == 0
-    assert all([await event_log.count(run_id) for run_id in done])
+    assert all([await event_log.next_index(run_id) for run_id in done])
 
 
 async def test_keep_days_deletes_old_finished_runs_and_never_a_running_one(
@@ -82,13 +82,13 @@ async def test_keep_days_deletes_old_finished_runs_and_never_a_running_one(
     assert await apply_retention(event_log, RetentionPolicy(keep_days=7), now=LATER) == 0  # not old enough
     assert await apply_retention(event_log, RetentionPolicy(keep_days=1), now=LATER) == 3
     assert [await event_log.get_run(run_id) for run_id in done] == [None, None, None]
-    assert [await event_log.count(run_id) for run_id in done] == [0, 0, 0]
+    assert [await event_log.next_index(run_id) for run_id in done] == [0, 0, 0]
     assert (await event_log.get_run(running)).status == "running"  # type: ignore[union-attr]
-    assert await event_log.count(running) > 0
+    assert await event_log.next_index(running) > 0
 
 
 async def _logged(log: EventLog, run_id: str) -> bool:
-    return await log.count(run_id) > 0
+    return await log.next_index(run_id) > 0
 
 
 async def test_outputs_only_keeps_each_run_row_and_its_output(manager: RunManager) -> None:
@@ -100,7 +100,7 @@ async def test_outputs_only_keeps_each_run_row_and_its_output(manager: RunManage
     for i, run_id in enumerate(done):
         run = await event_log.get_run(run_id)
         assert run is not None and run.status == "completed" and run.output == f"echo m{i}"
-        assert await event_log.count(run_id) == 0
+        assert await event_log.next_index(run_id) == 0
 
 
 async def test_a_replay_of_a_pruned_run_says_so_and_ends(tmp_path: Path) -> None:
@@ -135,7 +135,7 @@ async def test_the_server_applies_its_policy_and_the_cli_applies_one_now(tmp_pat
     log = open_log(url)
     await log.open()
     try:
-        assert [await log.count(run_id) for run_id in (first, second)] == [0, 0]
+        assert [await log.next_index(run_id) for run_id in (first, second)] == [0, 0]
         assert (await log.get_run(first)).output == "echo m0"  # type: ignore[union-attr]
     finally:
         await log.close()

@@ -8,19 +8,35 @@ same tests.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, Protocol
 
 from runstream.events import StoredEvent
 
-__all__ = ["EventLog", "RunRecord", "RunEnd", "Session", "RunStatus", "AppendBatch"]
+__all__ = ["EventLog", "FINISHED_STATUSES", "RunRecord", "RunEnd", "Session", "RunStatus", "AppendBatch"]
 
 
-class RunStatus:
+class RunStatus(StrEnum):
+    """A run's stored status (the ``status`` column and field); ``runs/lifecycle.py`` owns the
+    transitions between them."""
+
+    QUEUED = "queued"
+    """Accepted, waiting for a slot on some replica; nothing of it has run."""
     RUNNING = "running"
+    """Owned by a live server (or left to recovery, which resumes it)."""
+    PAUSED = "paused"
+    """Waiting for a person: no task holds it; its log ends with the pause event."""
     COMPLETED = "completed"
     ERROR = "error"
     CANCELLED = "cancelled"
-    FINISHED = frozenset({COMPLETED, ERROR, CANCELLED})
+
+    @property
+    def finished(self) -> bool:
+        """Ended for good: nothing more is ever logged for the run."""
+        return self in FINISHED_STATUSES
+
+
+FINISHED_STATUSES = frozenset({RunStatus.COMPLETED, RunStatus.ERROR, RunStatus.CANCELLED})
 
 
 @dataclass
@@ -32,7 +48,7 @@ class RunRecord:
     workflow_name: str | None = None
     session_id: str | None = None
     user_id: str | None = None
-    status: str = RunStatus.RUNNING
+    status: RunStatus = RunStatus.RUNNING
     input: Any = None
     output: Any = None
     error: str | None = None
@@ -43,7 +59,7 @@ class RunRecord:
 
     @property
     def finished(self) -> bool:
-        return self.status in RunStatus.FINISHED
+        return self.status in FINISHED_STATUSES
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -52,7 +68,7 @@ class RunRecord:
             "workflow_name": self.workflow_name,
             "session_id": self.session_id,
             "user_id": self.user_id,
-            "status": self.status,
+            "status": str(self.status),
             "input": self.input,
             "output": self.output,
             "error": self.error,
@@ -66,7 +82,7 @@ class RunRecord:
 class RunEnd:
     """A run's final state, written in the same transaction as its terminal event."""
 
-    status: str
+    status: RunStatus
     output: Any = None
     error: str | None = None
 
@@ -112,7 +128,9 @@ class EventLog(Protocol):
         """Events with ``start <= index``, in order, at most ``limit``."""
         ...
 
-    async def count(self, run_id: str) -> int: ...
+    async def next_index(self, run_id: str) -> int:
+        """The index the run's next event would get (its number of events, unless pruned)."""
+        ...
 
     async def get_run(self, run_id: str) -> RunRecord | None: ...
 
@@ -129,6 +147,12 @@ class EventLog(Protocol):
     async def claim_run(self, run_id: str, owner: str | None, expected_owner: str | None) -> bool:
         """Take over a running run whose owner is ``expected_owner`` (``owner=None`` disowns it,
         leaving it to recovery); False if someone else did."""
+        ...
+
+    async def set_status(self, run_id: str, expected: RunStatus, status: RunStatus, owner: str | None) -> bool:
+        """Move a run from ``expected`` to ``status``, now owned by ``owner``, if it still is
+        ``expected`` (compare and set: of several servers, one wins); False if it was not.
+        How a paused or queued run is taken up again (``runs/lifecycle.py``)."""
         ...
 
     async def running_runs(self) -> list[RunRecord]: ...

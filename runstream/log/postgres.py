@@ -15,7 +15,7 @@ import asyncpg
 import orjson
 
 from runstream.events import StoredEvent
-from runstream.log.base import AppendBatch, RunRecord, RunStatus, Session
+from runstream.log.base import FINISHED_STATUSES, AppendBatch, RunRecord, RunStatus, Session
 from runstream.log.rows import RUN_COLUMNS, dumps, run_from_row, session_from_row
 
 __all__ = ["PostgresLog"]
@@ -158,7 +158,7 @@ class PostgresLog:
         )
         return [StoredEvent(row[0], row[1], row[2]) for row in rows]
 
-    async def count(self, run_id: str) -> int:
+    async def next_index(self, run_id: str) -> int:
         last = await self.pool.fetchval("SELECT MAX(event_index) FROM events WHERE run_id=$1", run_id)
         return 0 if last is None else last + 1
 
@@ -193,6 +193,13 @@ class PostgresLog:
         )
         return bool(result == "UPDATE 1")
 
+    async def set_status(self, run_id: str, expected: RunStatus, status: RunStatus, owner: str | None) -> bool:
+        result = await self.pool.execute(
+            "UPDATE runs SET status=$1, owner=$2, updated_at=$3 WHERE run_id=$4 AND status=$5",
+            status, owner, time.time(), run_id, expected,
+        )
+        return result == "UPDATE 1"
+
     async def running_runs(self) -> list[RunRecord]:
         rows = await self.pool.fetch(
             f"SELECT {RUN_COLUMNS} FROM runs WHERE status=$1 ORDER BY created_at", RunStatus.RUNNING
@@ -219,7 +226,7 @@ class PostgresLog:
                 for row in await conn.fetch(
                     f"SELECT run_id FROM runs WHERE status = ANY($1::text[]) AND updated_at < $2 {with_events} "
                     "LIMIT $3 FOR UPDATE SKIP LOCKED",
-                    list(RunStatus.FINISHED), finished_before, limit,
+                    list(FINISHED_STATUSES), finished_before, limit,
                 )
             ]
             await conn.execute("DELETE FROM events WHERE run_id = ANY($1::text[])", ids)

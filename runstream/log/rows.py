@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from runstream.log.base import RunRecord, Session
+from runstream.log.base import RunRecord, RunStatus, Session
 
 __all__ = ["RUN_COLUMNS", "dumps", "loads", "run_from_row", "session_from_row"]
 
@@ -34,7 +34,7 @@ def run_from_row(row: Sequence[Any]) -> RunRecord:
         workflow_name=row[2],
         session_id=row[3],
         user_id=row[4],
-        status=row[5],
+        status=RunStatus(row[5]),
         input=loads(row[6]),
         output=loads(row[7]),
         error=row[8],

@@ -23,7 +23,7 @@ from typing import TypeVar
 import orjson
 
 from runstream.events import StoredEvent
-from runstream.log.base import AppendBatch, RunRecord, RunStatus, Session
+from runstream.log.base import FINISHED_STATUSES, AppendBatch, RunRecord, RunStatus, Session
 from runstream.log.rows import RUN_COLUMNS, dumps, run_from_row, session_from_row
 
 __all__ = ["SQLiteLog"]
@@ -248,7 +248,7 @@ class SQLiteLog:
 
         return await self._read(query)
 
-    async def count(self, run_id: str) -> int:
+    async def next_index(self, run_id: str) -> int:
         def query(c: sqlite3.Connection) -> int:
             row = c.execute("SELECT MAX(event_index) FROM events WHERE run_id=?", (run_id,)).fetchone()
             return -1 if row[0] is None else int(row[0])
@@ -287,6 +287,16 @@ class SQLiteLog:
 
         return await self._write(claim)
 
+    async def set_status(self, run_id: str, expected: RunStatus, status: RunStatus, owner: str | None) -> bool:
+        def move(c: sqlite3.Connection) -> bool:
+            cur = c.execute(
+                "UPDATE runs SET status=?, owner=?, updated_at=? WHERE run_id=? AND status=?",
+                (status, owner, time.time(), run_id, expected),
+            )
+            return cur.rowcount == 1
+
+        return await self._write(move)
+
     async def running_runs(self) -> list[RunRecord]:
         return await self._read(
             lambda c: [
@@ -318,13 +328,13 @@ class SQLiteLog:
 
     async def prune_runs(self, finished_before: float, keep_outputs: bool, limit: int = 100) -> int:
         def prune(c: sqlite3.Connection) -> int:
-            done = ",".join("?" * len(RunStatus.FINISHED))
+            done = ",".join("?" * len(FINISHED_STATUSES))
             with_events = "AND EXISTS (SELECT 1 FROM events e WHERE e.run_id=runs.run_id)" if keep_outputs else ""
             ids = [
                 row[0]
                 for row in c.execute(
                     f"SELECT run_id FROM runs WHERE status IN ({done}) AND updated_at<? {with_events} LIMIT ?",
-                    (*RunStatus.FINISHED, finished_before, limit),
+                    (*FINISHED_STATUSES, finished_before, limit),
                 )
             ]
             c.executemany("DELETE FROM events WHERE run_id=?", [(i,) for i in ids])

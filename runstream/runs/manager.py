@@ -30,9 +30,10 @@ from runstream.log.base import EventLog, RunEnd, RunRecord, RunStatus, Session
 from runstream.models.base import close_model
 from runstream.runs.appender import Appender
 from runstream.runs.follow import follow, follow_batches
+from runstream.runs.lifecycle import Lifecycle, RunState
 from runstream.runs.recovery import DEFAULT_LEASE_TTL, ResumePlan, Recovery, load_resume_plan
 
-__all__ = ["RunManager"]
+__all__ = ["CancelOutcome", "RunManager"]
 
 logger = logging.getLogger(__name__)
 
@@ -40,17 +41,32 @@ _END_STATUS = {
     ev.WORKFLOW_COMPLETED: RunStatus.COMPLETED,
     ev.WORKFLOW_ERROR: RunStatus.ERROR,
     ev.WORKFLOW_CANCELLED: RunStatus.CANCELLED,
+    ev.WORKFLOW_PAUSED: RunStatus.PAUSED,
 }
+"""Events that end a run's task, and the status the log records with each."""
+
+_LEFTOVER = {
+    RunStatus.CANCELLED: (ev.WORKFLOW_CANCELLED, {"reason": "cancelled by request"}),
+    RunStatus.ERROR: (ev.WORKFLOW_ERROR, {"error": "The run stopped without an end", "error_type": "RunAborted"}),
+}
+
+
+@dataclass(frozen=True)
+class CancelOutcome:
+    """The answer to a cancel request: ``status`` is ``cancelling`` until
+    ``WorkflowCancelled`` is logged; ``already_requested`` for a repeated cancel."""
+
+    run_id: str
+    already_requested: bool = False
+    status: str = RunState.CANCELLING
 
 
 @dataclass
 class _ActiveRun:
     record: RunRecord
     context: RunContext
+    life: Lifecycle
     next_index: int = 0
-    ended: bool = False
-    interrupted: bool = False
-    task: asyncio.Task[None] | None = None
     common: dict[str, Any] = field(default_factory=dict)
 
 
@@ -71,7 +87,7 @@ class RunManager:
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.accepting = True
         self._closed = False
-        self.recovery = Recovery(log, self.owner, self.resume, lease_ttl)
+        self.recovery = Recovery(log, self.owner, self.resume, lease_ttl, self.workflows)
         self._active: dict[str, _ActiveRun] = {}
         self._appender: Appender | None = None
         self._models: dict[int, object] = {}
@@ -82,7 +98,7 @@ class RunManager:
     async def start(self) -> None:
         await self.log.open()
         await self.hub.start()
-        await self.hub.serve_cancels(self.owner, self._cancel_here)
+        await self.hub.serve_cancels(self.owner, self._cancel_for_replica)
         self._appender = Appender(self.log, self.hub)
         self._appender.start()
         await self.recovery.start()
@@ -103,10 +119,8 @@ class RunManager:
         self.stop_accepting()
         await self.recovery.close()
         for active in list(self._active.values()):
-            active.interrupted = True
-            if active.task is not None:
-                active.task.cancel()
-        await asyncio.gather(*(a.task for a in list(self._active.values()) if a.task), return_exceptions=True)
+            active.life.interrupt("the server is shutting down")
+        await asyncio.gather(*(a.life.task for a in list(self._active.values()) if a.life.task), return_exceptions=True)
         await self._close_models()
         if self._appender is not None:
             await self._appender.close()
@@ -162,25 +176,22 @@ class RunManager:
         session = await self.log.get_session(session_id)
         await self.log.create_run(record)
         active = self._activate(record, session.state if session else {})
-        active.task = asyncio.create_task(
-            self._drive(active, lambda: workflow.run(active.context, validated, additional_data))
-        )
+        self._launch(active, lambda: workflow.run(active.context, validated, additional_data))
         return record
 
     async def resume(self, record: RunRecord) -> None:
-        """Continue a run claimed from a dead owner from its last completed step, in the background."""
+        """Continue a run claimed from a dead owner from its last completed step, in the background.
+        ``UnknownWorkflow`` if its workflow is not served here: recovery then gives it back."""
+        workflow = self.workflow(record.workflow_id)
         plan = await load_resume_plan(self.log, record.run_id)
         session = await self.log.get_session(record.session_id) if record.session_id else None
         active = self._activate(record, session.state if session else {}, next_index=plan.next_index)
         active.context.completed_steps = plan.completed
-        active.task = asyncio.create_task(self._drive(active, lambda: self._continue(active, plan)))
+        self._launch(active, lambda: self._continue(active, workflow, plan))
 
-    async def _continue(self, active: _ActiveRun, plan: ResumePlan) -> None:
+    async def _continue(self, active: _ActiveRun, workflow: Workflow, plan: ResumePlan) -> None:
         record, emit = active.record, active.context.emit
-        workflow = self.workflows.get(record.workflow_id)
-        if workflow is None:
-            await emit(ev.WORKFLOW_ERROR, _lost(f"Workflow {record.workflow_id} is not served here any more"))
-        elif plan.blocked_by is not None:
+        if plan.blocked_by is not None:
             name = plan.blocked_by.name
             await emit(ev.WORKFLOW_ERROR, _lost(f"Run was interrupted in a step that cannot be re-run: {name!r}"))
         elif plan.next_index == 0:  # it died before its first event: nothing was seen, start it afresh
@@ -196,9 +207,12 @@ class RunManager:
         )
         return [{"input": r.input, "output": r.output} for r in reversed(runs)]
 
-    def _activate(self, record: RunRecord, session_state: dict[str, Any], next_index: int = 0) -> _ActiveRun:
+    def _activate(
+        self, record: RunRecord, session_state: dict[str, Any], next_index: int = 0, state: RunState = RunState.RUNNING
+    ) -> _ActiveRun:
         active = _ActiveRun(
             record=record,
+            life=Lifecycle(record.run_id, state),
             context=RunContext(
                 run_id=record.run_id,
                 workflow_id=record.workflow_id,
@@ -230,12 +244,20 @@ class RunManager:
         self._active[record.run_id] = active
         return active
 
+    def _launch(self, active: _ActiveRun, body: Callable[[], Awaitable[None]] | None) -> None:
+        """Give the run its task: ``body`` (None: only what its lifecycle still owes, such as
+        the ``WorkflowCancelled`` of a paused run)."""
+        active.life.task = asyncio.create_task(self._drive(active, body), name=f"runstream-run-{active.record.run_id}")
+
     def _next_index(self, active: _ActiveRun, name: str) -> int:
         """The index of the run's next event, once it may log one."""
-        if active.interrupted:  # shutting down: the resumed run will redo what is left
+        life = active.life
+        if life.state is RunState.INTERRUPTED:  # shutting down: the resumed run will redo what is left
             raise asyncio.CancelledError
-        if active.ended:
-            raise RuntimeError(f"run {active.record.run_id} has already ended; {name} not logged")
+        if life.state is RunState.CANCELLING and name != ev.WORKFLOW_CANCELLED:
+            raise asyncio.CancelledError  # a cancel was accepted: nothing but its end is logged now
+        if not life.may_log:
+            raise RuntimeError(f"run {active.record.run_id} is {life.state}; {name} not logged")
         if active.record.run_id in self.appender.failed:
             raise LogWriteFailed(f"Run {active.record.run_id} can no longer log its events; {name} not logged")
         index = active.next_index
@@ -260,15 +282,16 @@ class RunManager:
         return emit_content
 
     async def _emit(self, active: _ActiveRun, name: str, fields: dict[str, Any]) -> None:
+        status = _END_STATUS.get(name)
+        end = None
+        if status is not None:  # saved first: from its index on, the end is handed to the log at once
+            await self._save_session(active)
+            end = RunEnd(status, output=fields.get("content"), error=fields.get("error"))
         index = self._next_index(active, name)
         payload = {"event": name, **active.common, "created_at": int(time.time()), "event_index": index, **fields}
         event = StoredEvent(index, name, orjson.dumps(payload, default=str).decode())
-        status = _END_STATUS.get(name)
-        end = None
-        if status is not None:
-            active.ended = True
-            end = RunEnd(status, output=fields.get("content"), error=fields.get("error"))
-            await self._save_session(active)
+        if end is not None:
+            active.life.end(end.status, end.error)
         self.appender.add(active.record.run_id, event, end)
         # a step that must not run twice starts only once its start is logged: after a crash
         # the log then knows it may have run
@@ -283,61 +306,98 @@ class RunManager:
             Session(record.session_id, record.workflow_id, record.user_id, to_jsonable(active.context.session_state))
         )
 
-    async def _drive(self, active: _ActiveRun, body: Callable[[], Awaitable[None]]) -> None:
-        """Run ``body`` and end the run if it did not: cancelled by request, or broken.
-        An interrupted run (shutdown) is not ended: it stays ``running``, to be resumed."""
+    async def _drive(self, active: _ActiveRun, body: Callable[[], Awaitable[None]] | None) -> None:
+        """Run ``body``, then log the end its lifecycle still owes (a cancel's, or an error if
+        it stopped without one). An interrupted run is not ended: it stays ``running``, to be
+        resumed. Only the lifecycle cancels this task, and only once."""
+        life, error = active.life, None
         try:
-            await body()
+            if life.begin() and body is not None:
+                await body()
         except LogWriteFailed as exc:
-            await self._give_up(active, exc)
+            self._strand(active, exc)
         except asyncio.CancelledError:
-            if not active.ended and not active.interrupted:
-                await active.context.emit(ev.WORKFLOW_CANCELLED, {"reason": "cancelled by request"})
+            if life.state is RunState.RUNNING:  # not the lifecycle's cancel: the event loop is closing
+                life.interrupt("its task was cancelled")
+                self._forget(active)
+                raise
         except Exception as exc:  # a broken log or a stored input that no longer validates
             logger.exception("run %s failed outside its steps", active.record.run_id)
-            if not active.ended and not active.interrupted:
-                await active.context.emit(ev.WORKFLOW_ERROR, {"error": str(exc), "error_type": type(exc).__name__})
-        finally:
-            self._active.pop(active.record.run_id, None)
-            self.appender.failed.pop(active.record.run_id, None)
-
-    async def _give_up(self, active: _ActiveRun, exc: LogWriteFailed) -> None:
-        """Stop a run whose events cannot be written, and disown it, so that recovery (here
-        or on another replica) resumes it from what the log holds once writes work again."""
-        logger.error("%s; leaving the run to recovery", exc)
-        active.interrupted = True
+            error = exc
         try:
-            await self.log.claim_run(active.record.run_id, None, expected_owner=self.owner)
-        except Exception:
-            logger.exception("run %s could not be disowned; it resumes when this lease expires", active.record.run_id)
+            owed = life.leftover()
+            if owed is not None:
+                name, fields = _LEFTOVER[owed]
+                if owed is RunStatus.ERROR and error is not None:
+                    fields = {"error": str(error), "error_type": type(error).__name__}
+                await self._emit(active, name, fields)
+                await self.appender.durable(active.record.run_id)
+        except LogWriteFailed as exc:
+            self._strand(active, exc)
+        finally:
+            self._forget(active)
 
-    async def cancel(self, run_id: str) -> None:
-        """Cancel a running run, here or on the replica that runs it; it ends with ``WorkflowCancelled``."""
-        if self._cancel_here(run_id):
-            return
+    def _forget(self, active: _ActiveRun) -> None:
+        self._active.pop(active.record.run_id, None)
+        self.appender.failed.pop(active.record.run_id, None)
+
+    def _strand(self, active: _ActiveRun, exc: LogWriteFailed) -> None:
+        """Stop a run whose events cannot be written. Recovery disowns it once the log answers
+        again, so that it (here or on another replica) resumes from what the log holds."""
+        active.life.write_failed(str(exc))
+        self.recovery.strand(active.record.run_id)
+
+    async def cancel(self, run_id: str) -> CancelOutcome:
+        """Cancel a run, here or on the replica that runs it; it ends with one ``WorkflowCancelled``.
+
+        Idempotent while the cancel is under way: a repeated request is answered with
+        ``already_requested``. ``RunNotActive`` once the run has ended."""
+        outcome = self._cancel_here(run_id)
+        if outcome is not None:
+            return outcome
         record = await self.log.get_run(run_id)
         if record is None:
             raise UnknownRun(run_id)
+        if record.status in (RunStatus.PAUSED, RunStatus.QUEUED):
+            return await self._cancel_idle(record)
         if record.status != RunStatus.RUNNING:
             raise RunNotActive(f"Run {run_id} is not running (status: {record.status})")
         if record.owner is None or record.owner == self.owner:
             raise RunNotActive(f"Run {run_id} is not running here (status: {record.status})")
         if not await self.hub.request_cancel(record.owner, run_id):
             raise RunNotActive(f"Run {run_id} is owned by {record.owner}, which cannot be reached")
+        return CancelOutcome(run_id)
 
-    def _cancel_here(self, run_id: str) -> bool:
+    def _cancel_here(self, run_id: str) -> CancelOutcome | None:
         """Cancel ``run_id`` if this process runs it (also what other replicas' requests call)."""
         active = self._active.get(run_id)
-        if active is None or active.task is None:
-            return False
-        active.task.cancel()
-        return True
+        if active is None:
+            return None
+        return CancelOutcome(run_id, already_requested=not active.life.cancel())
+
+    def _cancel_for_replica(self, run_id: str) -> None:
+        """Another replica's cancel request for a run here; a run that has ended meanwhile has nothing to cancel."""
+        try:
+            self._cancel_here(run_id)
+        except RunNotActive as exc:
+            logger.info("cancel of run %s from another replica: %s", run_id, exc)
+
+    async def _cancel_idle(self, record: RunRecord) -> CancelOutcome:
+        """A paused or queued run has no task: take it and log its ``WorkflowCancelled`` here."""
+        if not await self.log.set_status(record.run_id, record.status, RunStatus.RUNNING, self.owner):
+            raise RunNotActive(f"Run {record.run_id} changed while it was being cancelled; try again")
+        session = await self.log.get_session(record.session_id) if record.session_id else None
+        record.status, record.owner = RunStatus.RUNNING, self.owner
+        active = self._activate(record, session.state if session else {}, await self.log.next_index(record.run_id))
+        active.life.cancel()
+        self._launch(active, None)
+        return CancelOutcome(record.run_id)
 
     async def wait(self, run_id: str) -> None:
         """Return when a run started here has ended and its last event is in the log."""
         active = self._active.get(run_id)
-        if active is not None and active.task is not None:
-            await asyncio.gather(active.task, return_exceptions=True)
+        if active is not None and active.life.task is not None:
+            await asyncio.gather(active.life.task, return_exceptions=True)
 
     # -- reading -----------------------------------------------------------
 
@@ -354,9 +414,6 @@ class RunManager:
     def follow_batches(self, run_id: str, after: int = -1) -> AsyncIterator[list[StoredEvent]]:
         """``follow`` in the batches it reads them in, for transports that write a batch at once."""
         return follow_batches(self.log, self.hub, run_id, after)
-
-    def is_local(self, run_id: str) -> bool:
-        return run_id in self._active
 
 
 def _lost(error: str) -> dict[str, Any]:

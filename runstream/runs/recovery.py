@@ -19,7 +19,7 @@ import asyncio
 import logging
 import os
 import socket
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Container, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -171,12 +171,23 @@ class Recovery:
     """Keeps this process's lease alive and resumes orphaned runs: at start-up, then every ``ttl / 3`` s."""
 
     def __init__(
-        self, log: EventLog, owner: str, resume: Callable[[RunRecord], Awaitable[None]], ttl: float = DEFAULT_LEASE_TTL
+        self,
+        log: EventLog,
+        owner: str,
+        resume: Callable[[RunRecord], Awaitable[None]],
+        ttl: float = DEFAULT_LEASE_TTL,
+        served: Container[str] | None = None,
     ) -> None:
         self.log = log
         self.owner = owner
         self.resume = resume
         self.ttl = ttl
+        self.served = served
+        """The workflow ids this server runs (None: all): it claims no run of any other,
+        and leaves them to a server that serves them."""
+        self.stranded: set[str] = set()
+        """Runs of this owner whose log writes failed: disowned as soon as the log answers,
+        so that the next scan (here or on another replica) resumes them."""
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -194,12 +205,29 @@ class Recovery:
         """Hand this process's runs over to whoever starts next, at once."""
         await self.log.release_lease(self.owner)
 
+    def strand(self, run_id: str) -> None:
+        """``run_id``, owned here, stopped because its events could not be written; while its
+        owner lives nobody else would resume it, so it is disowned at the next beat that can."""
+        self.stranded.add(run_id)
+
+    async def disown_stranded(self) -> None:
+        """Give the stranded runs up (``owner`` NULL): each then is an orphan for ``scan``.
+        A run already claimed elsewhere, or ended, is simply forgotten."""
+        for run_id in sorted(self.stranded):
+            await self.log.claim_run(run_id, None, expected_owner=self.owner)
+            self.stranded.discard(run_id)
+            logger.info("run %s, stopped by a failed log write, is left to recovery", run_id)
+
     async def scan(self) -> list[str]:
-        """Claim and resume every orphaned run; returns their ids."""
+        """Claim and resume every orphaned run of a workflow served here; returns their ids."""
+        await self.disown_stranded()
         live = await self.log.live_owners()
         resumed = []
         for run in await self.log.running_runs():
             if run.owner == self.owner or not self._orphaned(run, live):
+                continue
+            if self.served is not None and run.workflow_id not in self.served:
+                logger.debug("run %s of %s is not served here: left for a server that serves it", run.run_id, run.workflow_id)
                 continue
             previous = run.owner
             if not await self.log.claim_run(run.run_id, self.owner, previous):

@@ -143,7 +143,7 @@ async def resume_run(
     and finished runs alike. ``session_id`` is accepted because AgentOS clients send it."""
     manager = manager_of(request)
     run = await run_of(manager, workflow_id, run_id)
-    after = plan_resume(run, last_event_index, await manager.log.count(run_id))
+    after = plan_resume(run, last_event_index, await manager.log.next_index(run_id))
     return sse_response(manager, run_id, after, heartbeat_of(request))
 
 
@@ -160,17 +160,18 @@ async def run_events(
     manager = manager_of(request)
     run = await run_of(manager, workflow_id, run_id)
     last = last_event_id_header if last_event_id_header is not None else last_event_id
-    after = plan_resume(run, last, await manager.log.count(run_id))
+    after = plan_resume(run, last, await manager.log.next_index(run_id))
     return sse_response(manager, run_id, after, heartbeat_of(request))
 
 
 @api.post("/workflows/{workflow_id}/runs/{run_id}/cancel", responses=error_responses(404, 409))
 async def cancel_run(workflow_id: str, run_id: str, request: Request) -> dict[str, Any]:
-    """Cancel a running run; it ends with ``WorkflowCancelled``. 409 when it is not running."""
+    """Cancel a run; it ends with one ``WorkflowCancelled``. A repeated cancel while it is
+    under way answers the same, with ``already_requested``. 409 once it has ended."""
     manager = manager_of(request)
     await run_of(manager, workflow_id, run_id)
-    await manager.cancel(run_id)
-    return {"run_id": run_id, "cancelled": True}
+    outcome = await manager.cancel(run_id)
+    return {"run_id": run_id, "cancelled": True, "status": outcome.status, "already_requested": outcome.already_requested}
 
 
 Filter = Annotated[str | None, Query()]

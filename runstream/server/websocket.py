@@ -117,7 +117,16 @@ class WorkflowSocket:
         elif isinstance(action, Reconnect):
             await self._reconnect(action)
         elif isinstance(action, CancelWorkflow):
-            await self.manager.cancel(action.run_id)
+            outcome = await self.manager.cancel(action.run_id)
+            await self.send(
+                control(
+                    "cancel_requested",
+                    run_id=outcome.run_id,
+                    status=outcome.status,
+                    already_requested=outcome.already_requested,
+                    message="Already being cancelled" if outcome.already_requested else "Cancelling the run",
+                )
+            )
 
     async def _authenticate(self, token: str) -> None:
         if self.security_key is None or hmac.compare_digest(token.encode(), self.security_key.encode()):
@@ -128,7 +137,7 @@ class WorkflowSocket:
 
     async def _reconnect(self, action: Reconnect) -> None:
         run = await self.manager.get_run(action.run_id)
-        count = await self.manager.log.count(run.run_id)
+        count = await self.manager.log.next_index(run.run_id)
         plan = plan_reconnect(run, action.last_event_index, count)
         await self.send(plan.notice)
         self._stream(run.run_id, plan.after, plan.subscribe_after, plan.subscribed)
