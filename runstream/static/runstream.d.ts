@@ -127,7 +127,7 @@ export declare class Client {
   /** Runs, newest first. */
   runs(filters?: RunFilters): Promise<Run[]>;
   getRun(runId: string): Promise<Run>;
-  cancel(runId: string, workflowId?: string | null): Promise<{ run_id: string; cancelled: true }>;
+  cancel(runId: string, workflowId?: string | null): Promise<{ run_id: string; cancelled: true; status: "cancelling"; already_requested: boolean }>;
   /** Follow a run live through its terminal event, reconnecting by itself. */
   follow(runId: string, options?: FollowOptions): Follower;
 }

@@ -87,7 +87,7 @@ test("start, list, get and cancel over HTTP", { skip }, async () => {
   const runs = await client.runs({ workflowId: "valve", sessionId: "js-session", status: "running" });
   assert.deepEqual(runs.map((r) => r.run_id), [run.run_id]);
   assert.equal((await client.getRun(run.run_id)).workflow_id, "valve");
-  assert.deepEqual(await client.cancel(run.run_id), { run_id: run.run_id, cancelled: true });
+  assert.deepEqual(await client.cancel(run.run_id), { run_id: run.run_id, cancelled: true, status: "cancelling", already_requested: false });
   const terminal = await follower.finished;
   assert.equal(terminal.event, "WorkflowCancelled");
   assert.equal(seen.at(-1), "WorkflowCancelled");
