@@ -198,7 +198,7 @@ class PostgresLog:
             "UPDATE runs SET status=$1, owner=$2, updated_at=$3 WHERE run_id=$4 AND status=$5",
             status, owner, time.time(), run_id, expected,
         )
-        return result == "UPDATE 1"
+        return bool(result == "UPDATE 1")
 
     async def running_runs(self) -> list[RunRecord]:
         rows = await self.pool.fetch(
