@@ -14,7 +14,9 @@ message; programs branch on the code or the class::
     ├── UnknownWorkflow            unknown_workflow
     ├── UnknownRun                 unknown_run
     ├── UnknownSession             unknown_session
+    ├── UnknownDatabase            unknown_database  a ``db_id`` the server does not have
     ├── RunNotActive               run_not_active    the action needs a running run
+    ├── SessionActive              session_active    deleting a session while one of its runs runs
     ├── ShuttingDown               shutting_down     the server takes no new runs
     ├── LogWriteFailed             log_write_failed  the event log could not be written
     ├── StepFailed                 step_failed       a step failed for good
@@ -37,7 +39,9 @@ __all__ = [
     "UnknownWorkflow",
     "UnknownRun",
     "UnknownSession",
+    "UnknownDatabase",
     "RunNotActive",
+    "SessionActive",
     "LogWriteFailed",
     "ShuttingDown",
     "StepFailed",
@@ -106,10 +110,26 @@ class UnknownSession(RunstreamError):
         self.session_id = session_id
 
 
+class UnknownDatabase(RunstreamError):
+    """A ``db_id`` (AgentOS clients may send one) other than the event log's, ``runstream``."""
+
+    code = "unknown_database"
+
+
 class RunNotActive(RunstreamError):
     """The action needs a running run (cancel), and this one has ended."""
 
     code = "run_not_active"
+
+
+class SessionActive(RunstreamError):
+    """A session cannot be deleted while one of its runs is running: cancel it, or wait for its end."""
+
+    code = "session_active"
+
+    def __init__(self, session_ids: set[str]) -> None:
+        super().__init__(f"Session(s) {sorted(session_ids)} have a running run; cancel it or wait for its end")
+        self.session_ids = session_ids
 
 
 class LogWriteFailed(RunstreamError):

@@ -73,7 +73,14 @@ async def test_tool_events_usage_and_metrics_over_websocket(tmp_path: Path) -> N
     assert completed["tool"]["result"] == "notes on tides" and completed["run_id"] == events[0]["run_id"]
     runs_completed = [e for e in events if e["event"] == "RunCompleted"]
     assert [e["metrics"]["input_tokens"] for e in runs_completed] == [24, 17]
-    assert events[-1]["metrics"] == {"input_tokens": 41, "output_tokens": 5, "total_tokens": 46}
+    metrics = events[-1]["metrics"]
+    assert {k: metrics[k] for k in ("input_tokens", "output_tokens", "total_tokens")} == {
+        "input_tokens": 41, "output_tokens": 5, "total_tokens": 46}
+    assert set(metrics["steps"]) == {"Research", "Write"} and metrics["duration"] > 0
+    research = metrics["steps"]["Research"]
+    assert (research["step_name"], research["executor_type"], research["executor_name"]) == ("Research", "agent", "Researcher")
+    assert research["metrics"] == {**runs_completed[0]["metrics"]}
+    assert (research["metrics"]["input_tokens"], research["metrics"]["total_tokens"]) == (24, 28)
     assert events[-1]["content"] == "Draft."
     assert model_server.requests[2]["messages"][-1]["content"] == "tides\n\nPrevious step output:\nTides rise."
 

@@ -60,8 +60,12 @@ def test_openapi_describes_every_route_and_its_errors(http: httpx.Client) -> Non
         "/workflows/{workflow_id}/runs/{run_id}/cancel": {"post"},
         "/runs": {"get"},
         "/runs/{run_id}": {"get"},
-        "/sessions": {"get"},
-        "/sessions/{session_id}": {"get"},
+        "/config": {"get"},
+        "/sessions": {"get", "delete"},
+        "/sessions/{session_id}": {"get", "delete"},
+        "/sessions/{session_id}/rename": {"post"},
+        "/sessions/{session_id}/runs": {"get"},
+        "/sessions/{session_id}/runs/{run_id}": {"get"},
     }
     for path, methods in expected.items():
         assert methods <= set(paths[path]), path
@@ -97,6 +101,7 @@ def test_start_streams_the_run_as_sse(http: httpx.Client) -> None:
 def test_start_blocking_answers_with_the_output(http: httpx.Client) -> None:
     run = finished_run(http)
     assert run["status"] == "completed" and run["content"] == run["output"] and run["output"]
+    assert set(run["metrics"]["steps"]) == {"Research", "Write"}  # AgentOS's WorkflowMetrics
     via_json = http.post("/workflows/demo/runs", json={"message": "hello", "stream": False}).json()
     assert via_json["output"] == run["output"]
 
@@ -193,10 +198,10 @@ def test_get_run(http: httpx.Client) -> None:
 
 def test_sessions(http: httpx.Client) -> None:
     finished_run(http, session_id="s1", user_id="ana")
-    sessions = http.get("/sessions").json()
+    sessions = http.get("/sessions").json()["data"]  # more in test_sessions_http.py
     assert [s["session_id"] for s in sessions] == ["s1"] and sessions[0]["user_id"] == "ana"
     assert http.get("/sessions/s1").json()["workflow_id"] == "demo"
-    assert http.get("/sessions", params={"user_id": "bo"}).json() == []
+    assert http.get("/sessions", params={"user_id": "bo"}).json()["data"] == []
     assert_error(http.get("/sessions/nope"), 404, "unknown_session")
 
 

@@ -11,7 +11,7 @@ import asyncpg
 import pytest
 
 from runstream.events import StoredEvent
-from runstream.log import EventLog, RunEnd, RunRecord, RunStatus, Session, SQLiteLog, open_log
+from runstream.log import EventLog, RunEnd, RunRecord, RunStatus, Session, SessionQuery, SQLiteLog, open_log
 
 pytestmark = pytest.mark.anyio
 
@@ -212,9 +212,92 @@ async def test_sessions_save_merge_and_list(event_log: EventLog) -> None:
     assert (s1.workflow_id, s1.user_id, s1.state) == ("wf", "u1", {"count": 2, "notes": ["a"]})
     assert s1.updated_at >= s1.created_at > 0
     assert [s.session_id for s in await event_log.list_sessions()] == ["s1", "s2"]
-    assert [s.session_id for s in await event_log.list_sessions(workflow_id="other")] == ["s2"]
-    assert [s.session_id for s in await event_log.list_sessions(user_id="u1", workflow_id="wf")] == ["s1"]
-    assert [s.session_id for s in await event_log.list_sessions(limit=1, offset=1)] == ["s2"]
+    assert [s.session_id for s in await event_log.list_sessions(SessionQuery(workflow_id="other"))] == ["s2"]
+    assert [s.session_id for s in await event_log.list_sessions(SessionQuery(user_id="u1", workflow_id="wf"))] == ["s1"]
+    assert [s.session_id for s in await event_log.list_sessions(SessionQuery(limit=1, offset=1))] == ["s2"]
+
+
+async def sessions_of(log: EventLog, **query: object) -> list[str]:
+    return [s.session_id for s in await log.list_sessions(SessionQuery(**query))]  # type: ignore[arg-type]
+
+
+async def test_a_run_opens_its_session_named_after_its_input(event_log: EventLog) -> None:
+    await new_run(event_log, "r1", session_id="s1", user_id="u1", input="billing 4.0.0", created_at=10.0)
+    s1 = await event_log.get_session("s1")
+    assert s1 is not None and (s1.session_name, s1.workflow_id, s1.user_id, s1.state) == ("billing 4.0.0", "wf", "u1", {})
+    await new_run(event_log, "r2", session_id="s1", input="a second input")
+    await event_log.save_session(Session("s1", "wf", "u1", {"n": 1}))
+    again = await event_log.get_session("s1")
+    assert again is not None and (again.session_name, again.state, again.created_at) == ("billing 4.0.0", {"n": 1}, s1.created_at)
+    assert again.updated_at >= s1.updated_at
+    await new_run(event_log, "r3", session_id="s2", input={"topic": "tides"})
+    s2 = await event_log.get_session("s2")
+    assert s2 is not None and s2.session_name == '{"topic":"tides"}'
+    assert await event_log.count_sessions() == 2
+
+
+async def test_sessions_filter_sort_count_and_page(event_log: EventLog) -> None:
+    for i, (name, wf, user) in enumerate([("Alpha 100%", "a", "u1"), ("beta_1", "a", "u2"), ("Gamma alpha", "b", "u1")]):
+        await event_log.save_session(Session(f"s{i}", wf, user, {}, created_at=100.0 + i, session_name=name))
+    assert await sessions_of(event_log, sort_by="created_at") == ["s2", "s1", "s0"]
+    assert await sessions_of(event_log, sort_by="created_at", descending=False) == ["s0", "s1", "s2"]
+    assert await sessions_of(event_log, sort_by="session_name", descending=False) == ["s0", "s2", "s1"]
+    assert await sessions_of(event_log, session_name="ALPHA", sort_by="created_at") == ["s2", "s0"]
+    assert await sessions_of(event_log, session_name="100%") == ["s0"]  # % and _ are matched literally
+    assert await sessions_of(event_log, session_name="a_a") == []  # "a a" in "Gamma alpha" if _ were a wildcard
+    assert await sessions_of(event_log, session_name="a_1") == ["s1"]
+    assert await sessions_of(event_log, workflow_id="a", user_id="u1") == ["s0"]
+    assert await event_log.count_sessions(SessionQuery(workflow_id="a", limit=1)) == 2
+    assert await event_log.count_sessions(SessionQuery(session_name="alpha")) == 2
+    assert await sessions_of(event_log, sort_by="created_at", limit=2, offset=2) == ["s0"]
+    with pytest.raises(ValueError, match="cannot be sorted by 'state'"):
+        SessionQuery(sort_by="state")
+
+
+async def test_rename_session(event_log: EventLog) -> None:
+    await new_run(event_log, "r1", session_id="s1", input="old")
+    assert await event_log.rename_session("s1", "new name") is True
+    s1 = await event_log.get_session("s1")
+    assert s1 is not None and s1.session_name == "new name"
+    await event_log.save_session(Session("s1", "wf", None, {"kept": True}))
+    s1 = await event_log.get_session("s1")
+    assert s1 is not None and (s1.session_name, s1.state) == ("new name", {"kept": True})
+    assert await event_log.rename_session("nope", "x") is False
+
+
+async def test_delete_sessions_takes_their_runs_and_events_unless_one_is_running(event_log: EventLog) -> None:
+    for run_id, session_id in [("r1", "s1"), ("r2", "s1"), ("r3", "s2"), ("r4", "s3")]:
+        await new_run(event_log, run_id, session_id=session_id)
+    done = RunEnd(RunStatus.COMPLETED, output="x")
+    await event_log.append({r: (events(0, 2, final="WorkflowCompleted"), done) for r in ("r1", "r2", "r4")})
+    await event_log.append({"r3": (events(0, 2), None)})  # r3 is still running
+    assert await event_log.delete_sessions(["s1", "s2"]) == {"s2"}
+    assert await event_log.get_session("s1") is not None and await event_log.read("r1", 0, 10) != []
+    assert await event_log.delete_sessions(["s1", "s3", "s1", "missing"]) == set()
+    assert (await event_log.get_session("s1"), await event_log.get_session("s3")) == (None, None)
+    assert (await event_log.get_run("r1"), await event_log.get_run("r4")) == (None, None)
+    assert await event_log.read("r2", 0, 10) == []
+    assert [r.run_id for r in await event_log.list_runs()] == ["r3"]
+    assert await event_log.read("r3", 0, 10) == events(0, 2)
+    assert await event_log.delete_sessions([]) == set()
+
+
+async def test_a_log_written_before_sessions_had_names_gains_the_column(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "CREATE TABLE sessions (session_id TEXT PRIMARY KEY, workflow_id TEXT, user_id TEXT, "
+            "state TEXT NOT NULL, created_at REAL NOT NULL, updated_at REAL NOT NULL)"
+        )
+        conn.execute("INSERT INTO sessions VALUES ('s1', 'wf', 'u1', '{\"a\": 1}', 1.0, 2.0)")
+    log = SQLiteLog(path)
+    await log.open()
+    try:
+        s1 = await log.get_session("s1")
+        assert s1 is not None and (s1.state, s1.session_name) == ({"a": 1}, None)
+        assert await log.rename_session("s1", "named") is True
+    finally:
+        await log.close()
 
 
 async def test_a_reopened_log_keeps_everything(log_url: str) -> None:

@@ -13,9 +13,9 @@ PUBLIC = {
     "Agent", "Client", "Condition", "DemoModel", "Event", "InvalidInput", "InvalidRequest", "LocalHub", "LogWriteFailed", "Loop", "MessageTooLarge", "Model",
     "ModelError", "OpenAIChat", "Parallel", "PostgresLog", "ProtocolError", "RedisHub", "RetentionPolicy",
     "Router", "RunContext", "RunManager", "RunNotActive", "RunRecord", "RunStatus", "RunstreamError",
-    "SQLiteLog", "Server", "ServerError", "ShuttingDown", "Step", "StepBase", "StepFailed", "StepInput",
+    "SQLiteLog", "Server", "ServerError", "SessionActive", "ShuttingDown", "Step", "StepBase", "StepFailed", "StepInput",
     "StepOutput", "StepScope", "Steps", "StoredEvent", "SyncClient", "Tool", "ToolCall", "ToolSpec",
-    "Unauthorized", "UnknownRun", "UnknownSession", "UnknownWorkflow", "Usage", "Workflow", "apply_retention", "as_step", "open_log", "tool",
+    "Unauthorized", "UnknownDatabase", "UnknownRun", "UnknownSession", "UnknownWorkflow", "Usage", "Workflow", "apply_retention", "as_step", "open_log", "tool",
 }  # fmt: skip
 
 

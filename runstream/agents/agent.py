@@ -111,6 +111,7 @@ class Agent:
         ctx.add_metrics(usage.as_dict())
         result = self._parse(content)
         metrics = {**usage.as_dict(), "duration": round(time.perf_counter() - started, 6)}
+        ctx.add_step_metrics(scope.step_name, "agent", self.name, metrics)
         await ctx.emit(ev.RUN_COMPLETED, {**base, "content": to_jsonable(result), "metrics": metrics})
         return result
 

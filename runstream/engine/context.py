@@ -83,6 +83,9 @@ class RunContext:
     run's output may be long and most runs have no agent with ``add_history``."""
     metrics: dict[str, int] = field(default_factory=dict)
     """Token counts summed over the run's model calls; ``WorkflowCompleted`` carries them."""
+    step_metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Per step name, AgentOS's ``StepMetrics``: ``step_name``, ``executor_type``,
+    ``executor_name`` and ``metrics``; ``WorkflowCompleted.metrics.steps`` carries them."""
     models: dict[int, object] = field(default_factory=dict)
     """The models the run's agents used, by ``id()`` (a model need not be hashable); the
     run manager shares one dict between its runs and closes them at shutdown."""
@@ -110,6 +113,17 @@ class RunContext:
     def add_metrics(self, values: dict[str, int]) -> None:
         for name, value in values.items():
             self.metrics[name] = self.metrics.get(name, 0) + value
+
+    def add_step_metrics(self, step_name: str, executor_type: str, executor_name: str, metrics: dict[str, Any]) -> None:
+        """Record what an executor of step ``step_name`` used; a step that runs again (in a
+        loop, on a retry) adds to its numbers."""
+        entry = self.step_metrics.setdefault(
+            step_name,
+            {"step_name": step_name, "executor_type": executor_type, "executor_name": executor_name, "metrics": {}},
+        )
+        totals = entry["metrics"]
+        for name, value in metrics.items():
+            totals[name] = totals.get(name, 0) + value
 
     def use_model(self, model: object) -> None:
         """Note a model an agent of this run streams from (agents call it)."""

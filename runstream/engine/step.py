@@ -83,7 +83,10 @@ class Step(StepBase):
         output = await self._attempts(step_input, ctx, scope)
         output.step_name = self.name
         content = to_jsonable(output.content)
-        await ctx.emit(ev.STEP_OUTPUT, {**scope.fields(), "content": content})
+        # ``step_output`` is where AgentOS clients read a StepOutput event's content from
+        step_output = {"step_name": self.name, "step_id": scope.step_id, "content": content,
+                       "success": output.success, "error": output.error, "stop": output.stop}
+        await ctx.emit(ev.STEP_OUTPUT, {**scope.fields(), "content": content, "step_output": step_output})
         await ctx.emit(
             ev.STEP_COMPLETED,
             {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -69,6 +70,7 @@ class Workflow:
     ) -> None:
         """Execute the steps, emitting every event of the run through ``ctx.emit``.
         A ``resumed`` run already announced itself; its completed steps are not run again."""
+        started = time.perf_counter()
         if not resumed:
             await ctx.emit(ev.WORKFLOW_STARTED, {"input": to_jsonable(message)})
         step_input = StepInput(
@@ -84,6 +86,12 @@ class Workflow:
         final = outputs[-1] if outputs else StepOutput()
         await ctx.emit(
             ev.WORKFLOW_COMPLETED,
-            {"content": to_jsonable(final.content), "stopped_early": final.stop, "metrics": ctx.metrics},
+            {"content": to_jsonable(final.content), "stopped_early": final.stop, "metrics": self._metrics(ctx, started)},
         )
+
+    @staticmethod
+    def _metrics(ctx: RunContext, started: float) -> dict[str, Any]:
+        """AgentOS's ``WorkflowMetrics`` (``steps`` by step name, ``duration`` in seconds), plus
+        the run's token totals at the top level."""
+        return {**ctx.metrics, "steps": ctx.step_metrics, "duration": round(time.perf_counter() - started, 6)}
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from runstream.log.base import AppendBatch, EventLog, RunEnd, RunRecord, RunStatus, Session
+from runstream.log.base import AppendBatch, EventLog, RunEnd, RunRecord, RunStatus, Session, SessionQuery
 from runstream.log.sqlite import SQLiteLog
 
-__all__ = ["AppendBatch", "EventLog", "RunEnd", "RunRecord", "RunStatus", "Session", "SQLiteLog", "open_log"]
+__all__ = ["AppendBatch", "EventLog", "RunEnd", "RunRecord", "RunStatus", "Session", "SessionQuery", "SQLiteLog", "open_log"]
 
 
 def open_log(url: str) -> EventLog:

@@ -8,12 +8,16 @@ same tests.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from collections.abc import Sequence
 from enum import StrEnum
 from typing import Any, Protocol
 
 from runstream.events import StoredEvent
 
-__all__ = ["EventLog", "FINISHED_STATUSES", "RunRecord", "RunEnd", "Session", "RunStatus", "AppendBatch"]
+__all__ = [
+    "EventLog", "FINISHED_STATUSES", "RunRecord", "RunEnd", "Session", "SessionQuery", "RunStatus", "AppendBatch",
+    "SESSION_SORT_KEYS",
+]
 
 
 class RunStatus(StrEnum):
@@ -89,22 +93,49 @@ class RunEnd:
 
 @dataclass
 class Session:
+    """A session: the runs that share a ``session_id`` and its state. It is created with
+    its first run (named after that run's input) and deleted with all its runs."""
+
     session_id: str
     workflow_id: str | None = None
     user_id: str | None = None
     state: dict[str, Any] = field(default_factory=dict)
     created_at: float = 0.0
     updated_at: float = 0.0
+    session_name: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "session_id": self.session_id,
+            "session_name": self.session_name,
             "workflow_id": self.workflow_id,
             "user_id": self.user_id,
             "session_state": self.state,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
         }
+
+
+SESSION_SORT_KEYS = ("created_at", "updated_at", "session_name", "session_id")
+"""What sessions can be sorted by."""
+
+
+@dataclass
+class SessionQuery:
+    """Which sessions to list and in what order: filters are ANDed, ``session_name``
+    matches any part of the name, ignoring case."""
+
+    workflow_id: str | None = None
+    user_id: str | None = None
+    session_name: str | None = None
+    sort_by: str = "updated_at"
+    descending: bool = True
+    limit: int = 50
+    offset: int = 0
+
+    def __post_init__(self) -> None:
+        if self.sort_by not in SESSION_SORT_KEYS:
+            raise ValueError(f"sessions cannot be sorted by {self.sort_by!r}; use one of {list(SESSION_SORT_KEYS)}")
 
 
 AppendBatch = dict[str, tuple[list[StoredEvent], RunEnd | None]]
@@ -118,7 +149,10 @@ class EventLog(Protocol):
 
     async def close(self) -> None: ...
 
-    async def create_run(self, run: RunRecord) -> None: ...
+    async def create_run(self, run: RunRecord) -> None:
+        """Insert the run and, in the same transaction, its session when it is new (named
+        after the run's input), else mark the session updated."""
+        ...
 
     async def append(self, batch: AppendBatch) -> None:
         """Write every event of ``batch`` and each run's end in one transaction."""
@@ -177,8 +211,22 @@ class EventLog(Protocol):
 
     async def get_session(self, session_id: str) -> Session | None: ...
 
-    async def save_session(self, session: Session) -> None: ...
+    async def save_session(self, session: Session) -> None:
+        """Upsert ``session``'s state; a null ``workflow_id``/``user_id`` keeps the stored one,
+        and the stored name is kept."""
+        ...
 
-    async def list_sessions(
-        self, workflow_id: str | None = None, user_id: str | None = None, limit: int = 50, offset: int = 0
-    ) -> list[Session]: ...
+    async def list_sessions(self, query: SessionQuery | None = None) -> list[Session]: ...
+
+    async def count_sessions(self, query: SessionQuery | None = None) -> int:
+        """How many sessions match ``query``'s filters (its order and page aside)."""
+        ...
+
+    async def rename_session(self, session_id: str, session_name: str) -> bool:
+        """False when there is no such session."""
+        ...
+
+    async def delete_sessions(self, session_ids: Sequence[str]) -> set[str]:
+        """Delete the sessions with their runs and those runs' events, in one transaction.
+        If any of them has a running or queued run, delete nothing and return those sessions' ids."""
+        ...

@@ -9,14 +9,23 @@ one ``UPDATE``.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
 import orjson
 
 from runstream.events import StoredEvent
-from runstream.log.base import FINISHED_STATUSES, AppendBatch, RunRecord, RunStatus, Session
-from runstream.log.rows import RUN_COLUMNS, dumps, run_from_row, session_from_row
+from runstream.log.base import FINISHED_STATUSES, AppendBatch, RunRecord, RunStatus, Session, SessionQuery
+from runstream.log.rows import (
+    RUN_COLUMNS,
+    SESSION_COLUMNS,
+    dumps,
+    like_pattern,
+    run_from_row,
+    session_from_row,
+    session_name_of,
+)
 
 __all__ = ["PostgresLog"]
 
@@ -55,8 +64,11 @@ CREATE TABLE IF NOT EXISTS sessions (
     user_id TEXT,
     state TEXT NOT NULL,
     created_at DOUBLE PRECISION NOT NULL,
-    updated_at DOUBLE PRECISION NOT NULL
+    updated_at DOUBLE PRECISION NOT NULL,
+    session_name TEXT
 );
+ALTER TABLE sessions ADD COLUMN IF NOT EXISTS session_name TEXT;
+CREATE INDEX IF NOT EXISTS sessions_by_created ON sessions (created_at);
 """
 
 _SCHEMA_LOCK = 0x72756E73  # replicas starting together create the tables one at a time
@@ -76,14 +88,12 @@ _END_RUNS = (
     "WHERE runs.run_id = e.run_id"
 )
 
-
-
-
-
-
-
-
-
+_OPEN_SESSION = (
+    f"INSERT INTO sessions ({SESSION_COLUMNS}) VALUES ($1, $2, $3, '{{}}', $4, $4, $5) "
+    "ON CONFLICT (session_id) DO UPDATE SET updated_at = excluded.updated_at, "
+    "workflow_id = COALESCE(sessions.workflow_id, excluded.workflow_id), "
+    "user_id = COALESCE(sessions.user_id, excluded.user_id)"
+)
 
 def _where(filters: dict[str, Any]) -> tuple[str, list[Any]]:
     """``col=$1 AND ...`` for the filters that are set, and their values."""
@@ -129,11 +139,16 @@ class PostgresLog:
         now = time.time()
         run.created_at = run.created_at or now
         run.updated_at = now
-        await self.pool.execute(
-            "INSERT INTO runs VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)",
-            run.run_id, run.workflow_id, run.workflow_name, run.session_id, run.user_id, run.status,
-            dumps(run.input), dumps(run.output), run.error, run.owner, run.created_at, run.updated_at,
-        )
+        async with self.pool.acquire() as conn, conn.transaction():
+            if run.session_id is not None:
+                await conn.execute(
+                    _OPEN_SESSION, run.session_id, run.workflow_id, run.user_id, now, session_name_of(run.input)
+                )
+            await conn.execute(
+                "INSERT INTO runs VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)",
+                run.run_id, run.workflow_id, run.workflow_name, run.session_id, run.user_id, run.status,
+                dumps(run.input), dumps(run.output), run.error, run.owner, run.created_at, run.updated_at,
+            )
 
     async def append(self, batch: AppendBatch) -> None:
         rows = [(run_id, e.index, e.name, e.data) for run_id, (events, _) in batch.items() for e in events]
@@ -235,31 +250,69 @@ class PostgresLog:
         return len(ids)
 
     async def get_session(self, session_id: str) -> Session | None:
-        row = await self.pool.fetchrow(
-            "SELECT session_id, workflow_id, user_id, state, created_at, updated_at FROM sessions "
-            "WHERE session_id=$1",
-            session_id,
-        )
+        row = await self.pool.fetchrow(f"SELECT {SESSION_COLUMNS} FROM sessions WHERE session_id=$1", session_id)
         return session_from_row(row) if row else None
 
     async def save_session(self, session: Session) -> None:
         now = time.time()
         await self.pool.execute(
-            "INSERT INTO sessions VALUES ($1,$2,$3,$4,$5,$6) ON CONFLICT (session_id) DO UPDATE SET "
+            f"INSERT INTO sessions ({SESSION_COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7) ON CONFLICT (session_id) DO UPDATE SET "
             "state=excluded.state, updated_at=excluded.updated_at, "
             "workflow_id=COALESCE(excluded.workflow_id, sessions.workflow_id), "
             "user_id=COALESCE(excluded.user_id, sessions.user_id)",
             session.session_id, session.workflow_id, session.user_id, orjson.dumps(session.state).decode(),
-            session.created_at or now, now,
+            session.created_at or now, now, session.session_name,
         )
 
-    async def list_sessions(
-        self, workflow_id: str | None = None, user_id: str | None = None, limit: int = 50, offset: int = 0
-    ) -> list[Session]:
-        where, values = _where({"workflow_id": workflow_id, "user_id": user_id})
+    async def list_sessions(self, query: SessionQuery | None = None) -> list[Session]:
+        q = query or SessionQuery()
+        where, values = _session_where(q)
         n = len(values)
+        order = "DESC" if q.descending else "ASC"
         sql = (
-            "SELECT session_id, workflow_id, user_id, state, created_at, updated_at FROM sessions "
-            f"WHERE {where} ORDER BY updated_at DESC LIMIT ${n + 1} OFFSET ${n + 2}"
+            f"SELECT {SESSION_COLUMNS} FROM sessions WHERE {where} "
+            f"ORDER BY {q.sort_by} {order}, session_id {order} LIMIT ${n + 1} OFFSET ${n + 2}"
         )
-        return [session_from_row(row) for row in await self.pool.fetch(sql, *values, limit, offset)]
+        return [session_from_row(row) for row in await self.pool.fetch(sql, *values, q.limit, q.offset)]
+
+    async def count_sessions(self, query: SessionQuery | None = None) -> int:
+        where, values = _session_where(query or SessionQuery())
+        return int(await self.pool.fetchval(f"SELECT COUNT(*) FROM sessions WHERE {where}", *values))
+
+    async def rename_session(self, session_id: str, session_name: str) -> bool:
+        result = await self.pool.execute(
+            "UPDATE sessions SET session_name=$1, updated_at=$2 WHERE session_id=$3", session_name, time.time(), session_id
+        )
+        return result == "UPDATE 1"
+
+    async def delete_sessions(self, session_ids: Sequence[str]) -> set[str]:
+        ids = list(dict.fromkeys(session_ids))
+        if not ids:
+            return set()
+        async with self.pool.acquire() as conn, conn.transaction():
+            # a run starting in one of them waits on its session's row, so it cannot slip in between
+            await conn.execute("SELECT 1 FROM sessions WHERE session_id = ANY($1::text[]) FOR UPDATE", ids)
+            busy = {
+                row[0]
+                for row in await conn.fetch(
+                    "SELECT DISTINCT session_id FROM runs WHERE session_id = ANY($1::text[]) AND status = ANY($2::text[])",
+                    ids, [RunStatus.RUNNING, RunStatus.QUEUED],
+                )
+            }
+            if busy:
+                return busy
+            await conn.execute(
+                "DELETE FROM events WHERE run_id IN (SELECT run_id FROM runs WHERE session_id = ANY($1::text[]))", ids
+            )
+            await conn.execute("DELETE FROM runs WHERE session_id = ANY($1::text[])", ids)
+            await conn.execute("DELETE FROM sessions WHERE session_id = ANY($1::text[])", ids)
+        return set()
+
+
+def _session_where(query: SessionQuery) -> tuple[str, list[Any]]:
+    """The WHERE clause of ``query``'s filters (``$1``...), and its values."""
+    where, values = _where({"workflow_id": query.workflow_id, "user_id": query.user_id})
+    if query.session_name is None:
+        return where, values
+    values.append(like_pattern(query.session_name))
+    return f"{where} AND session_name ILIKE ${len(values)} ESCAPE '\\'", values

@@ -9,7 +9,7 @@ import orjson
 
 from runstream.log.base import RunRecord, RunStatus, Session
 
-__all__ = ["RUN_COLUMNS", "dumps", "loads", "run_from_row", "session_from_row"]
+__all__ = ["RUN_COLUMNS", "SESSION_COLUMNS", "dumps", "loads", "run_from_row", "like_pattern", "session_from_row", "session_name_of"]
 
 RUN_COLUMNS = (
     "run_id, workflow_id, workflow_name, session_id, user_id, status, input, output, error, owner, "
@@ -17,6 +17,23 @@ RUN_COLUMNS = (
     "(SELECT COALESCE(MAX(event_index) + 1, 0) FROM events e WHERE e.run_id = runs.run_id)"
 )
 """What to select of ``runs``, in the order ``run_from_row`` reads it: the same SQL on both backends."""
+
+
+SESSION_COLUMNS = "session_id, workflow_id, user_id, state, created_at, updated_at, session_name"
+"""What to select of ``sessions``, in the order ``session_from_row`` reads it."""
+
+
+def session_name_of(run_input: Any) -> str | None:
+    """A new session's name: its first run's input, as text (AgentOS names sessions so)."""
+    if run_input is None or isinstance(run_input, str):
+        return run_input
+    return orjson.dumps(run_input).decode()
+
+
+def like_pattern(text: str) -> str:
+    """A LIKE pattern matching ``text`` anywhere, its ``%``, ``_`` and ``\\`` taken literally."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
 
 
 def dumps(value: Any) -> str | None:
@@ -46,4 +63,4 @@ def run_from_row(row: Sequence[Any]) -> RunRecord:
 
 
 def session_from_row(row: Sequence[Any]) -> Session:
-    return Session(row[0], row[1], row[2], orjson.loads(row[3]), row[4], row[5])
+    return Session(row[0], row[1], row[2], orjson.loads(row[3]), row[4], row[5], row[6])

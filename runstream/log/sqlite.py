@@ -16,6 +16,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
@@ -23,8 +24,16 @@ from typing import TypeVar
 import orjson
 
 from runstream.events import StoredEvent
-from runstream.log.base import FINISHED_STATUSES, AppendBatch, RunRecord, RunStatus, Session
-from runstream.log.rows import RUN_COLUMNS, dumps, run_from_row, session_from_row
+from runstream.log.base import FINISHED_STATUSES, AppendBatch, RunRecord, RunStatus, Session, SessionQuery
+from runstream.log.rows import (
+    RUN_COLUMNS,
+    SESSION_COLUMNS,
+    dumps,
+    like_pattern,
+    run_from_row,
+    session_from_row,
+    session_name_of,
+)
 
 __all__ = ["SQLiteLog"]
 
@@ -67,8 +76,10 @@ CREATE TABLE IF NOT EXISTS sessions (
     user_id TEXT,
     state TEXT NOT NULL,
     created_at REAL NOT NULL,
-    updated_at REAL NOT NULL
+    updated_at REAL NOT NULL,
+    session_name TEXT
 );
+CREATE INDEX IF NOT EXISTS sessions_by_created ON sessions (created_at);
 """
 
 
@@ -184,7 +195,15 @@ class SQLiteLog:
     async def open(self) -> None:
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._writer, lambda: self._conn().executescript(_SCHEMA))
+        await loop.run_in_executor(self._writer, self._create_schema)
+
+    def _create_schema(self) -> None:
+        conn = self._conn()
+        if conn.execute("SELECT 1 FROM sqlite_master WHERE name='sessions'").fetchone():
+            columns = {row[1] for row in conn.execute("PRAGMA table_info(sessions)")}
+            if "session_name" not in columns:  # a log written before sessions had names
+                conn.execute("ALTER TABLE sessions ADD COLUMN session_name TEXT")
+        conn.executescript(_SCHEMA)
 
     async def close(self) -> None:
         self._writer.shutdown(wait=True)
@@ -198,13 +217,23 @@ class SQLiteLog:
         now = time.time()
         run.created_at = run.created_at or now
         run.updated_at = now
-        await self._write(
-            lambda c: c.execute(
+
+        def insert(c: sqlite3.Connection) -> None:
+            if run.session_id is not None:
+                c.execute(
+                    f"INSERT INTO sessions ({SESSION_COLUMNS}) VALUES (?,?,?,'{{}}',?,?,?) "
+                    "ON CONFLICT(session_id) DO UPDATE SET updated_at=excluded.updated_at, "
+                    "workflow_id=COALESCE(workflow_id, excluded.workflow_id), "
+                    "user_id=COALESCE(user_id, excluded.user_id)",
+                    (run.session_id, run.workflow_id, run.user_id, now, now, session_name_of(run.input)),
+                )
+            c.execute(
                 "INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 (run.run_id, run.workflow_id, run.workflow_name, run.session_id, run.user_id, run.status,
                  dumps(run.input), dumps(run.output), run.error, run.owner, run.created_at, run.updated_at),
             )
-        )
+
+        await self._write(insert)
 
     async def append(self, batch: AppendBatch) -> None:
         now = time.time()
@@ -346,7 +375,7 @@ class SQLiteLog:
 
     async def get_session(self, session_id: str) -> Session | None:
         def query(c: sqlite3.Connection) -> Session | None:
-            row = c.execute("SELECT * FROM sessions WHERE session_id=?", (session_id,)).fetchone()
+            row = c.execute(f"SELECT {SESSION_COLUMNS} FROM sessions WHERE session_id=?", (session_id,)).fetchone()
             return session_from_row(row) if row else None
 
         return await self._read(query)
@@ -355,18 +384,69 @@ class SQLiteLog:
         now = time.time()
         await self._write(
             lambda c: c.execute(
-                "INSERT INTO sessions VALUES (?,?,?,?,?,?) ON CONFLICT(session_id) DO UPDATE SET "
+                f"INSERT INTO sessions ({SESSION_COLUMNS}) VALUES (?,?,?,?,?,?,?) ON CONFLICT(session_id) DO UPDATE SET "
                 "state=excluded.state, updated_at=excluded.updated_at, "
                 "workflow_id=COALESCE(excluded.workflow_id, workflow_id), user_id=COALESCE(excluded.user_id, user_id)",
                 (session.session_id, session.workflow_id, session.user_id, orjson.dumps(session.state).decode(),
-                 session.created_at or now, now),
+                 session.created_at or now, now, session.session_name),
             )
         )
 
-    async def list_sessions(
-        self, workflow_id: str | None = None, user_id: str | None = None, limit: int = 50, offset: int = 0
-    ) -> list[Session]:
-        used = {k: v for k, v in {"workflow_id": workflow_id, "user_id": user_id}.items() if v is not None}
-        where = " AND ".join(f"{k}=?" for k in used) or "1=1"
-        sql = f"SELECT * FROM sessions WHERE {where} ORDER BY updated_at DESC LIMIT ? OFFSET ?"
-        return await self._read(lambda c: [session_from_row(r) for r in c.execute(sql, (*used.values(), limit, offset))])
+    async def list_sessions(self, query: SessionQuery | None = None) -> list[Session]:
+        q = query or SessionQuery()
+        where, values = _session_where(q)
+        order = "DESC" if q.descending else "ASC"
+        sql = (
+            f"SELECT {SESSION_COLUMNS} FROM sessions WHERE {where} "
+            f"ORDER BY {q.sort_by} {order}, session_id {order} LIMIT ? OFFSET ?"
+        )
+        return await self._read(lambda c: [session_from_row(r) for r in c.execute(sql, (*values, q.limit, q.offset))])
+
+    async def count_sessions(self, query: SessionQuery | None = None) -> int:
+        where, values = _session_where(query or SessionQuery())
+        return await self._read(lambda c: int(c.execute(f"SELECT COUNT(*) FROM sessions WHERE {where}", values).fetchone()[0]))
+
+    async def rename_session(self, session_id: str, session_name: str) -> bool:
+        def rename(c: sqlite3.Connection) -> bool:
+            cur = c.execute(
+                "UPDATE sessions SET session_name=?, updated_at=? WHERE session_id=?", (session_name, time.time(), session_id)
+            )
+            return cur.rowcount == 1
+
+        return await self._write(rename)
+
+    async def delete_sessions(self, session_ids: Sequence[str]) -> set[str]:
+        ids = list(dict.fromkeys(session_ids))
+
+        def delete(c: sqlite3.Connection) -> set[str]:
+            marks = ",".join("?" * len(ids))
+            busy = {
+                row[0]
+                for row in c.execute(
+                    f"SELECT DISTINCT session_id FROM runs WHERE session_id IN ({marks}) AND status IN (?,?)",
+                    (*ids, RunStatus.RUNNING, RunStatus.QUEUED),
+                )
+            }
+            if busy:
+                return busy
+            c.execute(f"DELETE FROM events WHERE run_id IN (SELECT run_id FROM runs WHERE session_id IN ({marks}))", ids)
+            c.execute(f"DELETE FROM runs WHERE session_id IN ({marks})", ids)
+            c.execute(f"DELETE FROM sessions WHERE session_id IN ({marks})", ids)
+            return set()
+
+        return await self._write(delete) if ids else set()
+
+
+def _session_where(query: SessionQuery) -> tuple[str, list[Any]]:
+    """The WHERE clause of ``query``'s filters, and its values."""
+    clauses: list[str] = []
+    values: list[Any] = []
+    for column in ("workflow_id", "user_id"):
+        value = getattr(query, column)
+        if value is not None:
+            clauses.append(f"{column}=?")
+            values.append(value)
+    if query.session_name is not None:
+        clauses.append("session_name LIKE ? ESCAPE '\\'")  # LIKE ignores ASCII case in SQLite
+        values.append(like_pattern(query.session_name))
+    return " AND ".join(clauses) or "1=1", values

@@ -28,6 +28,7 @@ from runstream.runs.manager import RunManager
 from runstream.server.channel import AsgiChannel, Channel
 from runstream.server.console import install_console
 from runstream.server.http_errors import install_error_handlers
+from runstream.server import config, sessions
 from runstream.server.routes import router
 from runstream.server.transport import DirectWebSocketProtocol
 from runstream.server.websocket import WorkflowSocket
@@ -162,6 +163,8 @@ class Server:
         install_error_handlers(app)
         app.include_router(router)
         install_console(app)
+        app.include_router(config.router)
+        app.include_router(sessions.router)
 
         async def workflows_ws(websocket: WebSocket) -> None:
             await self._serve_socket(AsgiChannel(websocket))

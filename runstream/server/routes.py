@@ -1,4 +1,5 @@
-"""HTTP routes (docs/protocol.md, "HTTP and SSE"; docs/http.md): AgentOS's paths and form fields, plus ``/runs`` and ``/sessions``.
+"""HTTP routes (docs/protocol.md, "HTTP and SSE"; docs/http.md): AgentOS's paths and form fields, plus
+``/runs``; ``/sessions`` and ``/config`` are in ``sessions.py`` and ``config.py``.
 
 Every SSE stream reads through ``manager.follow`` (the one read path) and ends
 after the run's terminal event. Errors are ``{"detail", "code"}`` (``http_errors``).
@@ -16,7 +17,8 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ValidationError
 
-from runstream.errors import InvalidRequest, Unauthorized, UnknownRun, UnknownSession
+from runstream.errors import InvalidRequest, Unauthorized, UnknownRun
+from runstream.events import WORKFLOW_COMPLETED
 from runstream.log.base import RunRecord
 from runstream.runs.manager import RunManager
 from runstream.server.http_errors import error_responses
@@ -118,7 +120,7 @@ async def get_workflow(workflow_id: str, request: Request) -> dict[str, Any]:
 @api.post("/workflows/{workflow_id}/runs", responses={**_SSE, **error_responses(404, 422, 503)}, openapi_extra=_RUN_BODY)
 async def start_run(workflow_id: str, request: Request) -> Response:
     """Start a run. ``stream`` (default): SSE of its events. ``background``: 202 with the run
-    at once. Neither: wait for the end and answer with the run and its output."""
+    at once. Neither: wait for the end and answer with the run, its output and its metrics."""
     fields = await read_run_request(request)
     manager = manager_of(request)
     run = await manager.start_run(workflow_id, fields.message, fields.session_id, fields.user_id)
@@ -126,9 +128,13 @@ async def start_run(workflow_id: str, request: Request) -> Response:
         return JSONResponse(run_body(run), status_code=202)
     if fields.stream:
         return sse_response(manager, run.run_id, -1, heartbeat_of(request))
-    async for _ in manager.follow(run.run_id):
+    last = None
+    async for last in manager.follow(run.run_id):
         pass
-    return JSONResponse(run_body(await manager.get_run(run.run_id)))
+    body = run_body(await manager.get_run(run.run_id))
+    if last is not None and last.name == WORKFLOW_COMPLETED:  # AgentOS clients read its WorkflowMetrics
+        body["metrics"] = orjson.loads(last.data).get("metrics")
+    return JSONResponse(body)
 
 
 @api.post("/workflows/{workflow_id}/runs/{run_id}/resume", responses={**_SSE, **error_responses(404, 422)})
@@ -210,23 +216,6 @@ async def list_runs(
 async def get_run(run_id: str, request: Request) -> dict[str, Any]:
     """A run by id alone (not in AgentOS), for clients that know no workflow id."""
     return run_body(await manager_of(request).get_run(run_id))
-
-
-@api.get("/sessions", responses=error_responses(422))
-async def list_sessions(
-    request: Request, workflow_id: Filter = None, user_id: Filter = None,
-    limit: Limit = 50, offset: Offset = 0,
-) -> list[dict[str, Any]]:
-    sessions = await manager_of(request).log.list_sessions(workflow_id, user_id, limit, offset)
-    return [s.as_dict() for s in sessions]
-
-
-@api.get("/sessions/{session_id}", responses=error_responses(404))
-async def get_session(session_id: str, request: Request) -> dict[str, Any]:
-    session = await manager_of(request).log.get_session(session_id)
-    if session is None:
-        raise UnknownSession(session_id)
-    return session.as_dict()
 
 
 router.include_router(api)

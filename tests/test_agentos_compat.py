@@ -1,0 +1,149 @@
+"""AgentOS's own Python client (agno 3.1.10) works against runstream unchanged.
+
+``tests/agentos_compat/client_checks.py`` runs in a virtual environment of its
+own (``.venv-agno/``, built once and reused), so agno never becomes a
+dependency of runstream. It drives real servers on ephemeral ports: one open,
+one with a security key (the same calls, with ``Authorization: Bearer``).
+Under CI a venv that cannot be built fails the test; elsewhere it skips.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import runpy
+import shutil
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runstream import Server, Step, StepInput, Workflow
+from runstream import events as ev
+from tests.conftest import IN_CI, ROOT, serve_in_thread
+from tests.runkit import Valve, valve_workflow
+
+VENV = ROOT / ".venv-agno"
+REQUIREMENTS = ["agno==3.1.10", "fastapi", "httpx"]
+"""What the client needs: agno itself, plus fastapi, which ``agno.client`` imports."""
+SCRIPT = ROOT / "tests" / "agentos_compat" / "client_checks.py"
+EXTENSIONS = {ev.STEP_RETRY, ev.WORKFLOW_RESUMED}
+"""runstream's events that AgentOS has no name for (its client skips them)."""
+NOT_WALKED = {ev.WORKFLOW_RESUMED}
+"""Only a run resumed after a crash has it (tests/test_recovery*.py)."""
+
+
+def venv_python() -> Path:
+    """The agno venv's Python: reused when it was built for ``REQUIREMENTS``, else (re)built."""
+    python = VENV / "bin" / "python"
+    marker = VENV / "runstream-requirements.txt"
+    wanted = "\n".join(REQUIREMENTS)
+    if marker.exists() and marker.read_text() == wanted and python.exists():
+        return python
+    shutil.rmtree(VENV, ignore_errors=True)
+    try:
+        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True, capture_output=True, timeout=300)
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", *REQUIREMENTS],
+            check=True, capture_output=True, timeout=900,
+        )
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
+        output = getattr(exc, "stderr", b"") or b""
+        shutil.rmtree(VENV, ignore_errors=True)
+        message = f"cannot build the agno venv: {exc}\n{output.decode(errors='replace')[-3000:]}"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    marker.write_text(wanted)
+    return python
+
+
+def load_demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[list[Workflow], dict[str, str]]:
+    """The demo server's workflows (every step kind, agents with tools) at full speed, and an
+    input for each."""
+    monkeypatch.setenv("RUNSTREAM_DEMO_PACE", "0")
+    monkeypatch.setenv("RUNSTREAM_DATABASE_URL", f"sqlite:///{tmp_path}/unused.db")
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    demo = runpy.run_path(str(ROOT / "cookbook" / "agent_os" / "workflow" / "basic_workflow.py"))
+    workflows: list[Workflow] = list(demo["server"].manager.workflows.values())
+    examples = {"content-creation-workflow": "tide pools"}
+    for path in sorted((ROOT / "cookbook" / "workflows").glob("[a-z]*.py")):
+        module = runpy.run_path(str(path))
+        example = module["EXAMPLE"]
+        examples[module["workflow"].id] = example if isinstance(example, str) else json.dumps(example)
+    assert set(examples) == {w.id for w in workflows}
+    return workflows, examples
+
+
+def flaky_workflow() -> Workflow:
+    """A step that fails once, then succeeds: ``StepRetry``."""
+    attempts = {"n": 0}
+
+    def flaky(step_input: StepInput) -> str:
+        attempts["n"] += 1
+        if attempts["n"] % 2:
+            raise RuntimeError("first try fails")
+        return f"done: {step_input.input}"
+
+    return Workflow(id="flaky", name="Flaky", steps=[Step(name="Flaky", executor=flaky, max_retries=1)])
+
+
+def broken_workflow() -> Workflow:
+    """A step that always raises: ``WorkflowError``."""
+
+    async def broken(step_input: StepInput) -> AsyncIterator[str]:
+        yield "about to fail "
+        raise ValueError("the source is gone")
+
+    return Workflow(id="broken", name="Broken", steps=[Step(name="Fetch", executor=broken)])
+
+
+def run_checks(python: Path, *servers: dict[str, Any]) -> list[dict[str, Any]]:
+    """Run the checks against each server (one process: importing agno takes seconds)."""
+    done = subprocess.run(
+        [str(python), str(SCRIPT), json.dumps(servers)], capture_output=True, text=True, timeout=600,
+        env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
+    )
+    lines = done.stdout.strip().splitlines()
+    assert lines, f"no report (exit {done.returncode}):\n{done.stderr[-5000:]}"
+    reports: list[dict[str, Any]] = json.loads(lines[-1])
+    failures = "\n".join(
+        f"--- {server['url']} {name}\n{trace}" for server, report in zip(servers, reports)
+        for name, trace in report["failed"].items()
+    )
+    assert not failures, f"{failures}\nstderr:\n{done.stderr[-3000:]}"
+    assert done.returncode == 0
+    print(json.dumps(reports, indent=1))
+    return reports
+
+
+@pytest.fixture(scope="module")
+def agno_python() -> Path:
+    return venv_python()
+
+
+@pytest.fixture
+def servers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, valve: Valve) -> Iterator[tuple[dict[str, Any], ...]]:
+    workflows, examples = load_demo(tmp_path, monkeypatch)
+    examples.update({"flaky": "data", "broken": "data"})
+    served = [*workflows, flaky_workflow(), broken_workflow(), valve_workflow(valve, id="waiting")]
+    base = {
+        "workflows": [w.id for w in served], "agents": "content-creation-workflow",
+        "agent_steps": ["Research Step", "Content Planning Step"], "examples": examples,
+        "ends": {"broken": ev.WORKFLOW_ERROR}, "waiting": "waiting", "extensions": sorted(EXTENSIONS),
+    }
+    open_server = Server(workflows=served, database_url=f"sqlite:///{tmp_path}/open.db")
+    keyed_server = Server(workflows=served, database_url=f"sqlite:///{tmp_path}/keyed.db", security_key="compat-key")
+    with serve_in_thread(open_server) as opened, serve_in_thread(keyed_server) as keyed:
+        yield ({**base, "url": opened.http_url}, {**base, "url": keyed.http_url, "key": "compat-key", "walk": False})
+
+
+def test_the_agentos_client_works_against_runstream(agno_python: Path, servers: tuple[dict[str, Any], ...]) -> None:
+    report, keyed = run_checks(agno_python, *servers)
+    assert "check_every_event_parses" in report["passed"]
+    emitted = {v for k, v in vars(ev).items() if k.isupper() and isinstance(v, str)}
+    assert emitted - set(report["events"]) == NOT_WALKED, report["events"]
+    assert {"check_auth", "check_sessions", "check_run_workflow", "check_cancel"} <= set(keyed["passed"])
