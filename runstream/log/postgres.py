@@ -280,7 +280,7 @@ class PostgresLog:
         return int(await self.pool.fetchval(f"SELECT COUNT(*) FROM sessions WHERE {where}", *values))
 
     async def rename_session(self, session_id: str, session_name: str) -> bool:
-        result = await self.pool.execute(
+        result: str = await self.pool.execute(
             "UPDATE sessions SET session_name=$1, updated_at=$2 WHERE session_id=$3", session_name, time.time(), session_id
         )
         return result == "UPDATE 1"
