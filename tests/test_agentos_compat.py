@@ -32,8 +32,9 @@ REQUIREMENTS = ["agno==3.1.10", "fastapi", "httpx"]
 SCRIPT = ROOT / "tests" / "agentos_compat" / "client_checks.py"
 EXTENSIONS = {ev.STEP_RETRY, ev.WORKFLOW_RESUMED}
 """runstream's events that AgentOS has no name for (its client skips them)."""
-NOT_WALKED = {ev.WORKFLOW_RESUMED}
-"""Only a run resumed after a crash has it (tests/test_recovery*.py)."""
+NOT_WALKED = {ev.WORKFLOW_RESUMED, ev.WORKFLOW_PAUSED}
+"""Events no run here has: ``WorkflowResumed`` is a run's after a crash (tests/test_recovery*.py);
+``WorkflowPaused`` (an AgentOS event) waits for a workflow that pauses, with ``check_continue``."""
 
 
 def venv_python() -> Path:
