@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-from runstream import Agent, OpenAIChat, Server, Step, Workflow
+from runstream import Agent, Limits, OpenAIChat, Server, Step, Workflow
 
 
 def workflows(model_url: str) -> list[Workflow]:
@@ -34,6 +34,9 @@ if __name__ == "__main__":
     parser.add_argument("--db", required=True)
     parser.add_argument("--asgi", action="store_true", help="serve Server.app as any ASGI app, without runstream's transport")
     args = parser.parse_args()
-    server = Server(workflows=workflows(args.model_url), database_url=f"sqlite:///{args.db}")
+    # the benchmark's thousands of clients share one address and idle on purpose: no per-client limits
+    unlimited = Limits(runs_per_minute=None, max_runs_per_user=None, max_runs=None, max_connections_per_client=None,
+                       max_subscriptions=None, idle_timeout=None, max_lag=None)
+    server = Server(workflows=workflows(args.model_url), database_url=f"sqlite:///{args.db}", limits=unlimited)
     transport = {"ws": "websockets-sansio"} if args.asgi else {}
     server.serve(host="127.0.0.1", port=args.port, log_level="warning", backlog=16384, **transport)

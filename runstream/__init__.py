@@ -25,8 +25,10 @@ from runstream.engine import (
     as_step,
 )
 from runstream.errors import (
+    Forbidden,
     InvalidInput,
     InvalidRequest,
+    LimitExceeded,
     LogWriteFailed,
     MessageTooLarge,
     ModelError,
@@ -36,6 +38,7 @@ from runstream.errors import (
     SessionActive,
     ShuttingDown,
     StepFailed,
+    TokenExpired,
     Unauthorized,
     UnknownDatabase,
     UnknownRun,
@@ -51,15 +54,21 @@ from runstream.runs import RunManager
 
 if TYPE_CHECKING:
     from runstream.server import Server
+    from runstream.server.auth import AuthConfig, Principal
+    from runstream.server.limits import Limits
 
 __all__ = [
     "Agent",
+    "AuthConfig",
     "Client",
     "Condition",
     "DemoModel",
     "Event",
+    "Forbidden",
     "InvalidInput",
     "InvalidRequest",
+    "LimitExceeded",
+    "Limits",
     "LocalHub",
     "LogWriteFailed",
     "Loop",
@@ -69,6 +78,7 @@ __all__ = [
     "OpenAIChat",
     "Parallel",
     "PostgresLog",
+    "Principal",
     "ProtocolError",
     "RedisHub",
     "RetentionPolicy",
@@ -93,6 +103,7 @@ __all__ = [
     "Steps",
     "StoredEvent",
     "SyncClient",
+    "TokenExpired",
     "Tool",
     "ToolCall",
     "ToolSpec",
@@ -115,6 +126,9 @@ _LAZY = {
     "PostgresLog": ("runstream.log.postgres", "asyncpg", "postgres"),
     "RedisHub": ("runstream.fanout.redis", "redis", "redis"),
     "Server": ("runstream.server", None, None),
+    "AuthConfig": ("runstream.server.auth", None, None),
+    "Principal": ("runstream.server.auth", None, None),
+    "Limits": ("runstream.server.limits", None, None),
 }
 """Names loaded on first use: backends whose dependency is an optional extra, and the server,
 so that ``import runstream.client`` does not load FastAPI and uvicorn."""

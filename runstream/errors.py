@@ -8,9 +8,19 @@ message; programs branch on the code or the class::
     RunstreamError                 runstream_error   (base; never sent as such)
     ├── InvalidRequest             invalid_request   a request's fields are missing or wrong
     │   ├── ProtocolError          protocol_error    a WebSocket frame that breaks the protocol
-    │   │   └── MessageTooLarge    message_too_large a frame over the server's size limit
+    │   │   └── MessageTooLarge    message_too_large a frame or request body over the size limit
     │   └── InvalidInput           invalid_input     a run's input fails the workflow's schema
     ├── Unauthorized               unauthorized      no credentials, or wrong ones
+    │   └── TokenExpired           token_expired     a valid token past its expiry: get a fresh one
+    ├── Forbidden                  forbidden         the token's scopes do not allow the action
+    ├── LimitExceeded              limit_exceeded    a configured limit was reached (base)
+    │   ├── RateLimited            rate_limited      too many runs started in the last minute
+    │   ├── TooManyRuns            too_many_runs     too many runs running (the user's, or the server's)
+    │   ├── TooManyConnections     too_many_connections  too many sockets and streams from one address
+    │   ├── TooManySubscriptions   too_many_subscriptions  one socket follows too many runs
+    │   ├── IdleTimeout            idle_timeout      a socket silent too long (then closed)
+    │   └── TooSlow                too_slow          a reader stayed behind a live run (then closed)
+    ├── AuthConfigError            auth_config       inconsistent auth settings (at start, never sent)
     ├── UnknownWorkflow            unknown_workflow
     ├── UnknownRun                 unknown_run
     ├── UnknownSession             unknown_session
@@ -36,6 +46,16 @@ __all__ = [
     "MessageTooLarge",
     "InvalidInput",
     "Unauthorized",
+    "TokenExpired",
+    "Forbidden",
+    "LimitExceeded",
+    "RateLimited",
+    "TooManyRuns",
+    "TooManyConnections",
+    "TooManySubscriptions",
+    "IdleTimeout",
+    "TooSlow",
+    "AuthConfigError",
     "UnknownWorkflow",
     "UnknownRun",
     "UnknownSession",
@@ -69,7 +89,7 @@ class ProtocolError(InvalidRequest):
 
 
 class MessageTooLarge(ProtocolError):
-    """A WebSocket frame longer than the server's ``max_message_size``."""
+    """A WebSocket frame or HTTP request body longer than the server's ``max_message_size``."""
 
     code = "message_too_large"
 
@@ -84,6 +104,70 @@ class Unauthorized(RunstreamError):
     """The request carries no credentials, or wrong ones."""
 
     code = "unauthorized"
+
+
+class TokenExpired(Unauthorized):
+    """The token was valid and has expired: get a fresh one and authenticate again."""
+
+    code = "token_expired"
+
+
+class Forbidden(RunstreamError):
+    """The caller is known but its scopes do not allow the action."""
+
+    code = "forbidden"
+
+
+class LimitExceeded(RunstreamError):
+    """A configured limit was reached; ``retry_after``: seconds until it may pass, when known."""
+
+    code = "limit_exceeded"
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class RateLimited(LimitExceeded):
+    """Too many runs started by one user (or address) in the last minute."""
+
+    code = "rate_limited"
+
+
+class TooManyRuns(LimitExceeded):
+    """Too many runs running at once: the user's, or the whole server's."""
+
+    code = "too_many_runs"
+
+
+class TooManyConnections(LimitExceeded):
+    """Too many WebSockets and SSE streams open from one client address."""
+
+    code = "too_many_connections"
+
+
+class TooManySubscriptions(LimitExceeded):
+    """One socket already follows as many runs as it may."""
+
+    code = "too_many_subscriptions"
+
+
+class IdleTimeout(LimitExceeded):
+    """A socket said nothing (and followed nothing) for too long; it is closed."""
+
+    code = "idle_timeout"
+
+
+class TooSlow(LimitExceeded):
+    """A reader stayed behind a live run past the server's lag limit; it is closed and reconnects."""
+
+    code = "too_slow"
+
+
+class AuthConfigError(RunstreamError):
+    """The server's authentication settings are inconsistent (raised at start, never to a client)."""
+
+    code = "auth_config"
 
 
 class UnknownWorkflow(RunstreamError):

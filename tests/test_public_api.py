@@ -16,6 +16,7 @@ PUBLIC = {
     "SQLiteLog", "Server", "ServerError", "SessionActive", "ShuttingDown", "Step", "StepBase", "StepFailed", "StepInput",
     "StepOutput", "StepScope", "Steps", "StoredEvent", "SyncClient", "Tool", "ToolCall", "ToolSpec",
     "Unauthorized", "UnknownDatabase", "UnknownRun", "UnknownSession", "UnknownWorkflow", "Usage", "Workflow", "apply_retention", "as_step", "open_log", "tool",
+    "AuthConfig", "Limits", "Principal", "TokenExpired", "Forbidden", "LimitExceeded",
 }  # fmt: skip
 
 

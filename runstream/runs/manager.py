@@ -415,6 +415,17 @@ class RunManager:
         """``follow`` in the batches it reads them in, for transports that write a batch at once."""
         return follow_batches(self.log, self.hub, run_id, after)
 
+    def head(self, run_id: str) -> int | None:
+        """The index of the last event of a run running here (None: not running here)."""
+        active = self._active.get(run_id)
+        return None if active is None else active.next_index - 1
+
+    def running_here(self, user_id: str | None = None) -> int:
+        """Runs this process is running now (of ``user_id``, when given): what limits count."""
+        if user_id is None:
+            return len(self._active)
+        return sum(1 for a in self._active.values() if a.record.user_id == user_id)
+
 
 def _lost(error: str) -> dict[str, Any]:
     """The fields of the ``WorkflowError`` that ends a run which cannot be resumed."""

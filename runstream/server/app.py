@@ -18,6 +18,7 @@ from uvicorn.middleware.message_logger import MessageLoggerMiddleware
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from runstream.engine.workflow import Workflow
+from runstream.errors import TooManyConnections
 from runstream.fanout import open_hub
 from runstream.fanout.base import Hub
 from runstream.log import open_log
@@ -25,18 +26,22 @@ from runstream.log.base import EventLog
 from runstream.log.retention import RetentionPolicy, keep_applying
 from runstream.runs.recovery import DEFAULT_LEASE_TTL
 from runstream.runs.manager import RunManager
+from runstream.server.access import Access
+from runstream.server.auth import AuthConfig, Authenticator
+from runstream.server.bodysize import limit_body
 from runstream.server.channel import AsgiChannel, Channel
 from runstream.server.console import install_console
+from runstream.server.gate import Gate
 from runstream.server.http_errors import install_error_handlers
 from runstream.server import config, sessions
 from runstream.server.routes import router
 from runstream.server.transport import DirectWebSocketProtocol
-from runstream.server.websocket import WorkflowSocket
+from runstream.server.limits import DEFAULT_MAX_MESSAGE_SIZE, Counter, Limits
+from runstream.server.websocket import SocketServices, WorkflowSocket
 
 __all__ = ["Server", "DEFAULT_DATABASE_URL", "DEFAULT_MAX_MESSAGE_SIZE", "DEFAULT_SSE_HEARTBEAT", "SHUTDOWN_GRACE"]
 
 DEFAULT_DATABASE_URL = "sqlite:///data/runstream.db"
-DEFAULT_MAX_MESSAGE_SIZE = 256 * 1024
 DEFAULT_SSE_HEARTBEAT = 15.0
 SHUTDOWN_GRACE = 5.0
 """Seconds ``serve`` lets open HTTP streams end after SIGTERM before it cancels them."""
@@ -56,6 +61,7 @@ class _App(FastAPI):
     other path (docs/http.md, "The WebSocket endpoint and middleware")."""
 
     workflows_ws: Callable[[WebSocket], Awaitable[None]] | None = None
+    max_body: int | None = None
 
     @property
     def ws_skips_nothing(self) -> bool:
@@ -73,6 +79,8 @@ class _App(FastAPI):
             and self.ws_skips_nothing
         ):
             await self.workflows_ws(WebSocket(scope, receive, send))
+        elif scope["type"] == "http" and self.max_body is not None:
+            await limit_body(super().__call__, self.max_body, scope, receive, send)
         else:
             await super().__call__(scope, receive, send)
 
@@ -85,6 +93,9 @@ class Server:
     (default ``RUNSTREAM_REDIS_URL``) when several replicas share one PostgreSQL
     log; without it, live events stay in this process. ``security_key``: clients must
     ``authenticate`` with it (default ``RUNSTREAM_SECURITY_KEY`` or ``OS_SECURITY_KEY``).
+    ``auth``: JWT verification and per-user isolation (default ``AuthConfig.from_env()``;
+    docs/security.md). ``limits``: sizes, rates and counts per client (default
+    ``Limits.from_env()``); ``max_message_size`` overrides its frame and body size.
     ``retention``: how long finished runs are kept (default ``RetentionPolicy.from_env()``:
     for ever). ``lease_ttl``: seconds after which a silent replica's runs are taken over
     (docs/recovery.md). ``compression``: permessage-deflate for WebSocket clients that ask
@@ -100,25 +111,37 @@ class Server:
         log: EventLog | None = None,
         hub: Hub | None = None,
         security_key: str | None = None,
-        max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+        max_message_size: int | None = None,
         title: str = "runstream",
         sse_heartbeat: float = DEFAULT_SSE_HEARTBEAT,
         retention: RetentionPolicy | None = None,
         lease_ttl: float = DEFAULT_LEASE_TTL,
         compression: bool = False,
+        auth: AuthConfig | None = None,
+        limits: Limits | None = None,
     ) -> None:
         self.database_url = database_url or os.environ.get("RUNSTREAM_DATABASE_URL") or DEFAULT_DATABASE_URL
         self.redis_url = redis_url or os.environ.get("RUNSTREAM_REDIS_URL") or None
-        self.security_key = (
-            security_key or os.environ.get("RUNSTREAM_SECURITY_KEY") or os.environ.get("OS_SECURITY_KEY") or None
-        )
-        self.max_message_size = max_message_size
+        if auth is None:
+            auth = AuthConfig.from_env(security_key=security_key)
+        elif security_key is not None:
+            auth.security_key = security_key
+        self.auth = auth
+        self.authenticator = Authenticator(auth)
+        self.limits = limits or Limits.from_env()
+        if max_message_size is not None:
+            self.limits.max_message_size = max_message_size
+        self.max_message_size = self.limits.max_message_size
         self.compression = compression
         self.sse_heartbeat = sse_heartbeat  # seconds of silence before an SSE stream sends `: ping`
         self.retention = retention or RetentionPolicy.from_env()
         self.manager = RunManager(
             log or open_log(self.database_url), hub or open_hub(self.redis_url), workflows, lease_ttl=lease_ttl
         )
+        self.access = Access(auth.user_isolation)
+        self.gate = Gate(self.manager, self.access, self.limits)
+        self.client_connections = Counter(self.limits.max_connections_per_client, "connections", TooManyConnections)
+        self._socket_services = SocketServices(self.authenticator, self.gate, self.limits, self.client_connections)
         self._sockets: set[WorkflowSocket] = set()
         self.app = self._build_app(title)
 
@@ -157,9 +180,11 @@ class Server:
                     await asyncio.gather(pruning, return_exceptions=True)
                 await self.drain()
                 await self.manager.close()
+                await self.authenticator.close()
 
         app = _App(title=title, lifespan=lifespan)
         app.state.server = self
+        app.max_body = self.limits.max_message_size
         install_error_handlers(app)
         app.include_router(router)
         install_console(app)
@@ -174,7 +199,7 @@ class Server:
         return app
 
     async def _serve_socket(self, channel: Channel) -> None:
-        connection = WorkflowSocket(channel, self.manager, self.security_key, self.max_message_size)
+        connection = WorkflowSocket(channel, self._socket_services, channel.peer())
         self._sockets.add(connection)
         try:
             await connection.serve()

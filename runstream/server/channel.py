@@ -32,6 +32,10 @@ def received_payload(message: Mapping[str, Any]) -> str | bytes:
 
 
 class Channel(Protocol):
+    def peer(self) -> str:
+        """The client's address (what per-client limits count)."""
+        ...
+
     async def accept(self) -> None: ...
 
     async def read(self) -> str | bytes | None:
@@ -54,6 +58,10 @@ class AsgiChannel:
     def __init__(self, websocket: WebSocket) -> None:
         self.websocket = websocket
         self._lock = asyncio.Lock()
+
+    def peer(self) -> str:
+        client = self.websocket.client
+        return client.host if client is not None else "unknown"
 
     async def accept(self) -> None:
         try:

@@ -9,14 +9,14 @@ from fastapi import APIRouter, Depends, Request
 
 from runstream.errors import UnknownDatabase
 from runstream.server.http_errors import error_responses
-from runstream.server.routes import manager_of, require_key
+from runstream.server.routes import authenticate, manager_of
 
 __all__ = ["DB_ID", "check_db_id", "router"]
 
 DB_ID = "runstream"
 """The id AgentOS clients know the event log by (``databases``, ``db_id``): runstream has one."""
 
-router = APIRouter(dependencies=[Depends(require_key)], responses=error_responses(401))
+router = APIRouter(dependencies=[Depends(authenticate)], responses=error_responses(401))
 
 
 def check_db_id(db_id: str | None) -> None:

@@ -18,7 +18,11 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from runstream.errors import (
+    AuthConfigError,
+    Forbidden,
+    IdleTimeout,
     InvalidInput,
+    LimitExceeded,
     InvalidRequest,
     LogWriteFailed,
     MessageTooLarge,
@@ -29,6 +33,7 @@ from runstream.errors import (
     SessionActive,
     ShuttingDown,
     StepFailed,
+    TooSlow,
     Unauthorized,
     UnknownDatabase,
     UnknownRun,
@@ -44,6 +49,11 @@ STATUS: dict[type[RunstreamError], int] = {
     MessageTooLarge: 413,
     InvalidInput: 422,
     Unauthorized: 401,
+    Forbidden: 403,
+    LimitExceeded: 429,
+    IdleTimeout: 408,
+    TooSlow: 429,
+    AuthConfigError: 500,
     UnknownWorkflow: 404,
     UnknownRun: 404,
     UnknownSession: 404,
@@ -75,7 +85,11 @@ def status_of(exc: RunstreamError) -> int:
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """``responses=`` for a route's OpenAPI entry: each status with the ``ErrorBody`` model."""
-    words = {401: "Missing or wrong bearer token", 404: "Unknown workflow, run or session",
+    words = {401: "Missing, invalid or expired bearer token (code unauthorized or token_expired)",
+             403: "The token's scopes do not allow this (code forbidden)",
+             404: "Unknown workflow, run or session (another user's looks the same)",
+             413: "Request body too large (code message_too_large)",
+             429: "A limit was reached (code rate_limited, too_many_runs, too_many_connections); see Retry-After",
              409: "The run is not running", 422: "Invalid request data",
              503: "The server is shutting down and takes no new runs, or its log cannot be written"}
     return {s: {"model": ErrorBody, "description": words.get(s, "Error")} for s in statuses}
@@ -87,7 +101,11 @@ def _json(status: int, detail: str, code: str, headers: Mapping[str, str] | None
 
 async def _on_runstream_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RunstreamError)
-    headers = {"WWW-Authenticate": "Bearer"} if status_of(exc) == 401 else None
+    headers: dict[str, str] | None = None
+    if status_of(exc) == 401:
+        headers = {"WWW-Authenticate": "Bearer"}
+    elif isinstance(exc, LimitExceeded) and exc.retry_after is not None:
+        headers = {"Retry-After": str(max(1, round(exc.retry_after)))}
     return _json(status_of(exc), str(exc), exc.code, headers)
 
 

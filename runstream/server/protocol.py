@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, TypeAdapter, Valid
 
 from runstream.errors import InvalidRequest, ProtocolError, RunstreamError
 from runstream.log.base import RunRecord
+from runstream.server.limits import check_depth
 
 __all__ = [
     "Action",
@@ -76,6 +77,7 @@ def parse_action(text: str) -> Action:
         value = orjson.loads(text)
     except orjson.JSONDecodeError:
         raise ProtocolError("Invalid JSON message") from None
+    check_depth(value)
     if not isinstance(value, dict):
         raise ProtocolError(f"Message must be a JSON object, got {type(value).__name__}")
     name = value.get("action")

@@ -7,8 +7,8 @@ after the run's terminal event. Errors are ``{"detail", "code"}`` (``http_errors
 
 from __future__ import annotations
 
-import hmac
 from typing import Annotated, Any
+from urllib.parse import quote
 
 import orjson
 from fastapi import APIRouter, Depends, Form, Header, Query, Request, Response
@@ -17,31 +17,39 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ValidationError
 
-from runstream.errors import InvalidRequest, Unauthorized, UnknownRun
 from runstream.events import WORKFLOW_COMPLETED
 from runstream.log.base import RunRecord
 from runstream.runs.manager import RunManager
+from runstream.server.auth import Principal
+from runstream.server.gate import Gate
+from runstream.errors import InvalidRequest
 from runstream.server.http_errors import error_responses
+from runstream.server.limits import check_depth
 from runstream.server.sse import plan_resume, sse_response
 
 __all__ = ["RunRequest", "router"]
 
-_bearer = HTTPBearer(auto_error=False, description="The server's security key, when it has one")
+_bearer = HTTPBearer(auto_error=False, description="The security key or a JWT, when the server has authentication")
 
 
-async def require_key(
+async def authenticate(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-) -> None:
-    """With ``Server.security_key`` set, every route but ``/health`` needs ``Authorization: Bearer <key>``."""
-    key: str | None = request.app.state.server.security_key
-    if key is None:
-        return
-    if credentials is None or not hmac.compare_digest(credentials.credentials.encode(), key.encode()):
-        raise Unauthorized("Missing or invalid bearer token")
+) -> Principal:
+    """The caller of every route but ``/health`` and the docs: ``Authorization: Bearer <token>``."""
+    server = request.app.state.server
+    principal: Principal = await server.authenticator.authenticate(credentials.credentials if credentials else None)
+    return principal
+
+
+Caller = Annotated[Principal, Depends(authenticate)]
 
 
 router = APIRouter()
-api = APIRouter(dependencies=[Depends(require_key)], responses=error_responses(401))
+api = APIRouter(dependencies=[Depends(authenticate)], responses=error_responses(401, 403))
+stream_api = APIRouter(responses=error_responses(401, 403))
+
+MAX_OFFSET = 2**31 - 1
+"""Past this an offset would only overflow the database's integers."""
 
 _SSE: dict[int | str, dict[str, Any]] = {200: {"content": {"text/event-stream": {}}, "description": "SSE: `id: <event_index>`, `event: <name>`, `data: <json>`"},
         204: {"description": "A finished run has no event after `last_event_index`"}}
@@ -63,6 +71,15 @@ _RUN_BODY = {"requestBody": {"required": True, "content": {
 }}}
 
 
+def gate_of(request: Request) -> Gate:
+    gate: Gate = request.app.state.server.gate
+    return gate
+
+
+def client_of(request: Request) -> str:
+    return request.client.host if request.client is not None else "unknown"
+
+
 def manager_of(request: Request) -> RunManager:
     manager: RunManager = request.app.state.server.manager
     return manager
@@ -78,6 +95,7 @@ async def read_run_request(request: Request) -> RunRequest:
     try:
         if request.headers.get("content-type", "").startswith("application/json"):
             data: Any = orjson.loads(await request.body())
+            check_depth(data)
         else:
             data = dict(await request.form())
         return RunRequest.model_validate(data)
@@ -87,13 +105,26 @@ async def read_run_request(request: Request) -> RunRequest:
         raise RequestValidationError(exc.errors()) from None
 
 
-async def run_of(manager: RunManager, workflow_id: str, run_id: str) -> RunRecord:
-    """The run ``run_id`` of workflow ``workflow_id``; unknown workflow or run raise (404)."""
-    manager.workflow(workflow_id)
-    run = await manager.get_run(run_id)
-    if run.workflow_id != workflow_id:
-        raise UnknownRun(run_id)
-    return run
+async def run_of(request: Request, principal: Principal, workflow_id: str, run_id: str) -> RunRecord:
+    """The run ``run_id`` of workflow ``workflow_id``, if the caller may read it; else 404,
+    the same for a run that does not exist, is another user's or is of another workflow."""
+    manager_of(request).workflow(workflow_id)
+    return await gate_of(request).run(principal, run_id, workflow_id)
+
+
+def stream_of(
+    request: Request, principal: Principal, run_id: str, after: int | None, counted: bool = False
+) -> Response:
+    """The run's SSE, counted against the client's connections (``counted``: already), ending
+    when the caller's token expires."""
+    connections = request.app.state.server.client_connections
+    client = client_of(request)
+    if after is not None and not counted:
+        connections.acquire(client)
+    elif after is None and counted:
+        connections.release(client)
+    return sse_response(manager_of(request), run_id, after, heartbeat_of(request), principal.expires_at,
+                        (lambda: connections.release(client)) if after is not None else None)
 
 
 def run_body(run: RunRecord) -> dict[str, Any]:
@@ -107,27 +138,41 @@ async def health() -> dict[str, str]:
 
 
 @api.get("/workflows")
-async def list_workflows(request: Request) -> list[dict[str, Any]]:
-    """Every workflow served, with its steps and input schema."""
-    return [w.describe() for w in manager_of(request).workflows.values()]
+async def list_workflows(request: Request, principal: Caller) -> list[dict[str, Any]]:
+    """Every workflow served that the caller may read, with its steps and input schema."""
+    access = gate_of(request).access
+    return [w.describe() for w in manager_of(request).workflows.values() if access.allowed(principal, "read", w.id)]
 
 
 @api.get("/workflows/{workflow_id}", responses=error_responses(404))
-async def get_workflow(workflow_id: str, request: Request) -> dict[str, Any]:
-    return manager_of(request).workflow(workflow_id).describe()
+async def get_workflow(workflow_id: str, request: Request, principal: Caller) -> dict[str, Any]:
+    workflow = manager_of(request).workflow(workflow_id)
+    gate_of(request).access.require(principal, "read", workflow_id)
+    return workflow.describe()
 
 
 @api.post("/workflows/{workflow_id}/runs", responses={**_SSE, **error_responses(404, 422, 503)}, openapi_extra=_RUN_BODY)
-async def start_run(workflow_id: str, request: Request) -> Response:
+async def start_run(workflow_id: str, request: Request, principal: Caller) -> Response:
     """Start a run. ``stream`` (default): SSE of its events. ``background``: 202 with the run
     at once. Neither: wait for the end and answer with the run, its output and its metrics."""
     fields = await read_run_request(request)
     manager = manager_of(request)
-    run = await manager.start_run(workflow_id, fields.message, fields.session_id, fields.user_id)
+    streams = fields.stream and not fields.background
+    connections, client = request.app.state.server.client_connections, client_of(request)
+    if streams:  # counted before the run starts: a refused stream starts no run
+        connections.acquire(client)
+    try:
+        run = await gate_of(request).start_run(
+            principal, client, workflow_id, fields.message, fields.session_id, fields.user_id
+        )
+    except BaseException:
+        if streams:
+            connections.release(client)
+        raise
     if fields.background:
         return JSONResponse(run_body(run), status_code=202)
-    if fields.stream:
-        return sse_response(manager, run.run_id, -1, heartbeat_of(request))
+    if streams:
+        return stream_of(request, principal, run.run_id, -1, counted=True)
     last = None
     async for last in manager.follow(run.run_id):
         pass
@@ -142,80 +187,131 @@ async def resume_run(
     workflow_id: str,
     run_id: str,
     request: Request,
+    principal: Caller,
     last_event_index: Annotated[int | None, Form()] = None,
     session_id: Annotated[str | None, Form()] = None,
 ) -> Response:
     """SSE of the events after ``last_event_index`` (all when absent), then live, for running
     and finished runs alike. ``session_id`` is accepted because AgentOS clients send it."""
     manager = manager_of(request)
-    run = await run_of(manager, workflow_id, run_id)
+    run = await run_of(request, principal, workflow_id, run_id)
     after = plan_resume(run, last_event_index, await manager.log.next_index(run_id))
-    return sse_response(manager, run_id, after, heartbeat_of(request))
+    return stream_of(request, principal, run_id, after)
 
 
-@api.get("/workflows/{workflow_id}/runs/{run_id}/events", responses={**_SSE, **error_responses(404, 422)})
+async def stream_caller(
+    request: Request,
+    run_id: str,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    token: Annotated[str | None, Query(description="A stream token of this run (POST .../stream-token), "
+                                             "for EventSource, which cannot send headers")] = None,
+) -> Principal:
+    """The caller of a run's SSE: a bearer token, or ``?token=`` holding a stream token for this
+    run only (never the security key or a user's JWT: a URL ends up in logs)."""
+    server = request.app.state.server
+    if token is not None and credentials is None:
+        principal: Principal = server.authenticator.authenticate_stream(token, run_id)
+        return principal
+    return await authenticate(request, credentials)
+
+
+@stream_api.get("/workflows/{workflow_id}/runs/{run_id}/events", responses={**_SSE, **error_responses(401, 404, 422)})
 async def run_events(
     workflow_id: str,
     run_id: str,
     request: Request,
+    principal: Annotated[Principal, Depends(stream_caller)],
     last_event_id_header: Annotated[int | None, Header(alias="Last-Event-ID")] = None,
     last_event_id: Annotated[int | None, Query(description="Used when there is no Last-Event-ID header")] = None,
 ) -> Response:
     """SSE for ``EventSource``: each event has ``id: <event_index>``; a reconnect's ``Last-Event-ID``
-    header resumes after it. 204 once a finished run has nothing more."""
+    header resumes after it. 204 once a finished run has nothing more. The stream ends when the
+    caller's token expires; resume with ``Last-Event-ID`` and a fresh token."""
     manager = manager_of(request)
-    run = await run_of(manager, workflow_id, run_id)
+    run = await run_of(request, principal, workflow_id, run_id)
     last = last_event_id_header if last_event_id_header is not None else last_event_id
     after = plan_resume(run, last, await manager.log.next_index(run_id))
-    return sse_response(manager, run_id, after, heartbeat_of(request))
+    return stream_of(request, principal, run_id, after)
+
+
+@api.post("/workflows/{workflow_id}/runs/{run_id}/stream-token", responses=error_responses(404))
+async def workflow_run_stream_token(workflow_id: str, run_id: str, request: Request, principal: Caller) -> dict[str, Any]:
+    """A short-lived token to follow this run's SSE as ``?token=`` (for ``EventSource``)."""
+    run = await run_of(request, principal, workflow_id, run_id)
+    return stream_token_body(request, principal, run)
+
+
+@api.post("/runs/{run_id}/stream-token", responses=error_responses(404))
+async def run_stream_token(run_id: str, request: Request, principal: Caller) -> dict[str, Any]:
+    """``POST /workflows/{workflow_id}/runs/{run_id}/stream-token`` for clients that know no workflow id."""
+    run = await gate_of(request).run(principal, run_id)
+    return stream_token_body(request, principal, run)
+
+
+def stream_token_body(request: Request, principal: Principal, run: RunRecord) -> dict[str, Any]:
+    token, expires_at = request.app.state.server.authenticator.stream_tokens.mint(principal, run.run_id)
+    url = f"/workflows/{quote(run.workflow_id)}/runs/{quote(run.run_id)}/events?token={token}"
+    return {"token": token, "run_id": run.run_id, "workflow_id": run.workflow_id, "expires_at": expires_at,
+            "events_url": url}
 
 
 @api.post("/workflows/{workflow_id}/runs/{run_id}/cancel", responses=error_responses(404, 409))
-async def cancel_run(workflow_id: str, run_id: str, request: Request) -> dict[str, Any]:
+async def cancel_run(workflow_id: str, run_id: str, request: Request, principal: Caller) -> dict[str, Any]:
     """Cancel a run; it ends with one ``WorkflowCancelled``. A repeated cancel while it is
     under way answers the same, with ``already_requested``. 409 once it has ended."""
-    manager = manager_of(request)
-    await run_of(manager, workflow_id, run_id)
-    outcome = await manager.cancel(run_id)
+    manager_of(request).workflow(workflow_id)
+    outcome = await gate_of(request).cancel(principal, run_id, workflow_id)
     return {"run_id": run_id, "cancelled": True, "status": outcome.status, "already_requested": outcome.already_requested}
 
 
-Filter = Annotated[str | None, Query()]
+Filter = Annotated[str | None, Query(max_length=256)]
 Limit = Annotated[int, Query(ge=1, le=1000)]
-Offset = Annotated[int, Query(ge=0)]
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET)]
 
 
-@api.get("/workflows/{workflow_id}/runs", responses=error_responses(404, 422))
-async def list_workflow_runs(
-    workflow_id: str, request: Request, status: Filter = None, session_id: Filter = None,
-    user_id: Filter = None, limit: Limit = 50, offset: Offset = 0,
+async def listed_runs(
+    request: Request, principal: Principal, workflow_id: str | None, status: str | None, session_id: str | None,
+    user_id: str | None, limit: int, offset: int,
 ) -> list[dict[str, Any]]:
-    """The workflow's runs, newest first."""
-    manager = manager_of(request)
-    manager.workflow(workflow_id)
-    runs = await manager.log.list_runs(workflow_id, status, session_id, user_id, limit, offset)
-    return [run_body(r) for r in runs]
-
-
-@api.get("/workflows/{workflow_id}/runs/{run_id}", responses=error_responses(404))
-async def get_workflow_run(workflow_id: str, run_id: str, request: Request) -> dict[str, Any]:
-    return run_body(await run_of(manager_of(request), workflow_id, run_id))
-
-
-@api.get("/runs", responses=error_responses(422))
-async def list_runs(
-    request: Request, workflow_id: Filter = None, status: Filter = None, session_id: Filter = None,
-    user_id: Filter = None, limit: Limit = 50, offset: Offset = 0,
-) -> list[dict[str, Any]]:
-    """Runs of every workflow (not in AgentOS): what ``runstream runs`` shows."""
+    """Runs the caller may see, newest first: under isolation, its own only."""
+    access = gate_of(request).access
+    access.require(principal, "read", workflow_id)
+    nothing, user_id = access.list_filter(principal, user_id)
+    if nothing:
+        return []
     runs = await manager_of(request).log.list_runs(workflow_id, status, session_id, user_id, limit, offset)
     return [run_body(r) for r in runs]
 
 
+@api.get("/workflows/{workflow_id}/runs", responses=error_responses(404, 422))
+async def list_workflow_runs(
+    workflow_id: str, request: Request, principal: Caller, status: Filter = None, session_id: Filter = None,
+    user_id: Filter = None, limit: Limit = 50, offset: Offset = 0,
+) -> list[dict[str, Any]]:
+    """The workflow's runs, newest first."""
+    manager_of(request).workflow(workflow_id)
+    return await listed_runs(request, principal, workflow_id, status, session_id, user_id, limit, offset)
+
+
+@api.get("/workflows/{workflow_id}/runs/{run_id}", responses=error_responses(404))
+async def get_workflow_run(workflow_id: str, run_id: str, request: Request, principal: Caller) -> dict[str, Any]:
+    return run_body(await run_of(request, principal, workflow_id, run_id))
+
+
+@api.get("/runs", responses=error_responses(422))
+async def list_runs(
+    request: Request, principal: Caller, workflow_id: Filter = None, status: Filter = None,
+    session_id: Filter = None, user_id: Filter = None, limit: Limit = 50, offset: Offset = 0,
+) -> list[dict[str, Any]]:
+    """Runs of every workflow (not in AgentOS): what ``runstream runs`` shows."""
+    return await listed_runs(request, principal, workflow_id, status, session_id, user_id, limit, offset)
+
+
 @api.get("/runs/{run_id}", responses=error_responses(404))
-async def get_run(run_id: str, request: Request) -> dict[str, Any]:
+async def get_run(run_id: str, request: Request, principal: Caller) -> dict[str, Any]:
     """A run by id alone (not in AgentOS), for clients that know no workflow id."""
-    return run_body(await manager_of(request).get_run(run_id))
+    return run_body(await gate_of(request).run(principal, run_id))
 
 
 router.include_router(api)
+router.include_router(stream_api)

@@ -24,11 +24,12 @@ from runstream.log.base import SESSION_SORT_KEYS, RunRecord, RunStatus, Session,
 from runstream.runs.manager import RunManager
 from runstream.server.config import check_db_id
 from runstream.server.http_errors import error_responses
-from runstream.server.routes import manager_of, require_key
+from runstream.server.auth import Principal
+from runstream.server.routes import Caller, authenticate, manager_of
 
 __all__ = ["RUN_STATUSES", "router", "run_dict", "session_dict"]
 
-router = APIRouter(dependencies=[Depends(require_key)], responses=error_responses(401))
+router = APIRouter(dependencies=[Depends(authenticate)], responses=error_responses(401, 403))
 
 RUN_STATUSES = ("PENDING", "RUNNING", "PAUSED", "COMPLETED", "CANCELLED", "ERROR")
 """The statuses AgentOS clients filter runs by (case-insensitive)."""
@@ -59,6 +60,15 @@ class DeleteSessionsRequest(BaseModel):
 TypeFilter = Annotated[SessionType | None, Query(alias="type", description="Every session here is a workflow session")]
 UserFilter = Annotated[str | None, Query(description="Only a session (or run) of this user")]
 DbId = Annotated[str | None, Query(description="The log's id, `runstream` (`GET /config`), or absent")]
+
+
+def scoped_user(request: Request, principal: Principal, user_id: str | None, write: bool = False) -> tuple[bool, str | None]:
+    """The caller's scope check, then (whether it may see nothing, the user to filter on):
+    under isolation a user's own sessions only, another's being as missing (docs/security.md)."""
+    access = request.app.state.server.access
+    access.require_sessions(principal, write)
+    nothing, user = access.list_filter(principal, user_id)
+    return nothing, user
 
 
 def iso(timestamp: float) -> str:
@@ -147,6 +157,7 @@ async def session_of(
 @router.get("/sessions", responses=error_responses(404, 422))
 async def list_sessions(
     request: Request,
+    principal: Caller,
     session_type: TypeFilter = None,
     component_id: Annotated[str | None, Query(description="The workflow id")] = None,
     user_id: UserFilter = None,
@@ -159,6 +170,7 @@ async def list_sessions(
 ) -> dict[str, Any]:
     """A page of sessions, ``{"data": [...], "meta": {page, limit, total_pages, total_count, search_time_ms}}``."""
     check_db_id(db_id)
+    nothing, user_id = scoped_user(request, principal, user_id)
     if sort_by not in SESSION_SORT_KEYS:
         raise InvalidRequest(f"sort_by must be one of {list(SESSION_SORT_KEYS)}, not {sort_by!r}")
     started = time.perf_counter()
@@ -167,7 +179,7 @@ async def list_sessions(
         workflow_id=component_id, user_id=user_id, session_name=session_name, sort_by=sort_by,
         descending=sort_order == SortOrder.desc, limit=limit, offset=(page - 1) * limit,
     )
-    if session_type in (None, SessionType.workflow):
+    if session_type in (None, SessionType.workflow) and not nothing:
         sessions, total = await manager.log.list_sessions(query), await manager.log.count_sessions(query)
     else:
         sessions, total = [], 0
@@ -182,12 +194,22 @@ async def list_sessions(
 
 @router.get("/sessions/{session_id}", responses=error_responses(404, 422))
 async def get_session(
-    session_id: str, request: Request, session_type: TypeFilter = None, user_id: UserFilter = None, db_id: DbId = None
+    session_id: str, request: Request, principal: Caller, session_type: TypeFilter = None, user_id: UserFilter = None,
+    db_id: DbId = None,
 ) -> dict[str, Any]:
     check_db_id(db_id)
+    user_id = _owner(request, principal, user_id, session_id)
     manager = manager_of(request)
     session = await session_of(manager, session_id, session_type, user_id)
     return session_dict(session, _workflow_name(manager, session.workflow_id))
+
+
+def _owner(request: Request, principal: Principal, user_id: str | None, session_id: str, write: bool = False) -> str | None:
+    """The user a one-session route filters on; another user's session is unknown."""
+    nothing, user = scoped_user(request, principal, user_id, write)
+    if nothing:
+        raise UnknownSession(session_id)
+    return user
 
 
 def _statuses(values: list[str] | None) -> set[str] | None:
@@ -214,6 +236,7 @@ async def _session_runs(manager: RunManager, session_id: str) -> list[RunRecord]
 async def list_session_runs(
     session_id: str,
     request: Request,
+    principal: Caller,
     session_type: TypeFilter = None,
     user_id: UserFilter = None,
     created_after: Annotated[float | None, Query(description="Unix time (s)")] = None,
@@ -224,6 +247,7 @@ async def list_session_runs(
     """The session's runs, oldest first; each ``metrics`` is the run's ``WorkflowMetrics``
     (``{}`` until it completes). Its events are at ``/workflows/{id}/runs/{run_id}/events``."""
     check_db_id(db_id)
+    user_id = _owner(request, principal, user_id, session_id)
     wanted = _statuses(status)
     manager = manager_of(request)
     await session_of(manager, session_id, session_type, user_id)
@@ -239,30 +263,32 @@ async def list_session_runs(
 
 @router.get("/sessions/{session_id}/runs/{run_id}", responses=error_responses(404, 422))
 async def get_session_run(
-    session_id: str, run_id: str, request: Request, session_type: TypeFilter = None,
+    session_id: str, run_id: str, request: Request, principal: Caller, session_type: TypeFilter = None,
     user_id: UserFilter = None, db_id: DbId = None,
 ) -> dict[str, Any]:
     check_db_id(db_id)
+    user_id = _owner(request, principal, user_id, session_id)
     manager = manager_of(request)
     await session_of(manager, session_id, session_type, user_id)
     run = await manager.log.get_run(run_id)
-    if run is None or run.session_id != session_id:
+    if run is None or run.session_id != session_id or not request.app.state.server.access.may_read(principal, run):
         raise UnknownRun(run_id)
     return run_dict(run, await run_metrics(manager, run))
 
 
 @router.post("/sessions/{session_id}/rename", responses=error_responses(404, 422))
 async def rename_session(
-    session_id: str, body: RenameRequest, request: Request, session_type: TypeFilter = None,
+    session_id: str, body: RenameRequest, request: Request, principal: Caller, session_type: TypeFilter = None,
     user_id: UserFilter = None, db_id: DbId = None,
 ) -> dict[str, Any]:
     """Rename the session (JSON ``{"session_name"}``); answers the renamed session."""
     check_db_id(db_id)
+    user_id = _owner(request, principal, user_id, session_id, write=True)
     manager = manager_of(request)
     await session_of(manager, session_id, session_type, user_id)
     if not await manager.log.rename_session(session_id, body.session_name):
         raise UnknownSession(session_id)
-    return await get_session(session_id, request)
+    return await get_session(session_id, request, principal, user_id=user_id)
 
 
 async def _delete(manager: RunManager, session_ids: list[str]) -> None:
@@ -272,9 +298,12 @@ async def _delete(manager: RunManager, session_ids: list[str]) -> None:
 
 
 @router.delete("/sessions/{session_id}", status_code=204, responses=error_responses(404, 409, 422))
-async def delete_session(session_id: str, request: Request, user_id: UserFilter = None, db_id: DbId = None) -> Response:
+async def delete_session(
+    session_id: str, request: Request, principal: Caller, user_id: UserFilter = None, db_id: DbId = None
+) -> Response:
     """Delete the session with its runs and their events (409 while one of them runs)."""
     check_db_id(db_id)
+    user_id = _owner(request, principal, user_id, session_id, write=True)
     manager = manager_of(request)
     await session_of(manager, session_id, None, user_id)
     await _delete(manager, [session_id])
@@ -283,13 +312,16 @@ async def delete_session(session_id: str, request: Request, user_id: UserFilter 
 
 @router.delete("/sessions", status_code=204, responses=error_responses(404, 409, 422))
 async def delete_sessions(
-    body: DeleteSessionsRequest, request: Request, user_id: UserFilter = None, db_id: DbId = None
+    body: DeleteSessionsRequest, request: Request, principal: Caller, user_id: UserFilter = None, db_id: DbId = None
 ) -> Response:
     """Delete several sessions (JSON ``{"session_ids", "session_types"}``), all or none:
     404 if one is unknown, 409 if one has a running run."""
     check_db_id(db_id)
     if len(body.session_ids) != len(body.session_types):
         raise InvalidRequest("Session IDs and session types must have the same length")
+    nothing, user_id = scoped_user(request, principal, user_id, write=True)
+    if nothing:
+        raise UnknownSession(", ".join(body.session_ids))
     manager = manager_of(request)
     missing = []
     for session_id, session_type in zip(body.session_ids, body.session_types):

@@ -10,18 +10,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 
 from fastapi.responses import Response, StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from runstream.errors import InvalidRequest
 from runstream.events import StoredEvent, sse_frame
 from runstream.log.base import RunRecord
 from runstream.runs.manager import RunManager
 
-__all__ = ["HEARTBEAT", "plan_resume", "sse_frames", "sse_response"]
+__all__ = ["EXPIRED", "HEARTBEAT", "plan_resume", "sse_frames", "sse_response"]
 
 HEARTBEAT = ": ping\n\n"
+EXPIRED = ": token expired; resume with Last-Event-ID and a fresh token\n\n"
 _HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
@@ -41,15 +44,25 @@ def plan_resume(run: RunRecord, last_event_index: int | None, count: int) -> int
     return last
 
 
-async def sse_frames(batches: AsyncIterator[list[StoredEvent]], heartbeat: float) -> AsyncIterator[str]:
+async def sse_frames(
+    batches: AsyncIterator[list[StoredEvent]], heartbeat: float, until: float | None = None
+) -> AsyncIterator[str]:
     """``batches`` of events as SSE frames, a batch per chunk, with a comment line whenever
-    ``heartbeat`` seconds pass in silence."""
+    ``heartbeat`` seconds pass in silence; at wall-clock time ``until`` (the caller's token
+    expires) the stream ends, and the client resumes with ``Last-Event-ID`` and a new token."""
     pending: asyncio.Future[list[StoredEvent]] | None = None
     try:
         while True:
             pending = asyncio.ensure_future(anext(batches))
-            while not (await asyncio.wait({pending}, timeout=heartbeat))[0]:
-                yield HEARTBEAT
+            while True:
+                wait = heartbeat if until is None else min(heartbeat, until - time.time())
+                if wait <= 0:
+                    yield EXPIRED
+                    return
+                if (await asyncio.wait({pending}, timeout=wait))[0]:
+                    break
+                if until is None or time.time() < until:
+                    yield HEARTBEAT
             try:
                 batch = pending.result()
             except StopAsyncIteration:
@@ -66,9 +79,31 @@ async def sse_frames(batches: AsyncIterator[list[StoredEvent]], heartbeat: float
             await aclose()
 
 
-def sse_response(manager: RunManager, run_id: str, after: int | None, heartbeat: float) -> Response:
-    """The SSE response for ``run_id`` after index ``after``; 204 (EventSource stops) when None."""
+def sse_response(
+    manager: RunManager, run_id: str, after: int | None, heartbeat: float, until: float | None = None,
+    on_end: Callable[[], None] | None = None,
+) -> Response:
+    """The SSE response for ``run_id`` after index ``after``; 204 (EventSource stops) when None.
+    ``on_end`` is called once the stream is over (it releases the client's connection count)."""
     if after is None:
+        if on_end is not None:
+            on_end()
         return Response(status_code=204, headers=_HEADERS)
-    body = sse_frames(manager.follow_batches(run_id, after), heartbeat)
-    return StreamingResponse(body, media_type="text/event-stream", headers={**_HEADERS, "X-Run-Id": run_id})
+    body = sse_frames(manager.follow_batches(run_id, after), heartbeat, until)
+    response = _Stream(body, media_type="text/event-stream", headers={**_HEADERS, "X-Run-Id": run_id})
+    response.on_end = on_end
+    return response
+
+
+
+class _Stream(StreamingResponse):
+    """A streaming response that calls ``on_end`` however it ends, even before its first byte."""
+
+    on_end: Callable[[], None] | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            if self.on_end is not None:
+                self.on_end()

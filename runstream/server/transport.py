@@ -78,6 +78,9 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
     async def _serve_direct(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self.handler(self)
 
+    def peer(self) -> str:
+        return self.client[0] if self.client else "unknown"
+
     async def accept(self) -> None:
         await self._send_control({"type": "websocket.accept"})
         # the handshake's request, response and ASGI scope are done with: an idle connection
