@@ -126,7 +126,7 @@ async def test_websocket_limits_answer_with_codes(tmp_path: Path, valve: Valve) 
             assert controls[-1]["code"] == "too_many_subscriptions"
             await send(ws, action="ping")  # the socket goes on
             assert (await recv(ws))["event"] in ("pong", "StepStarted", "RunContent")
-        await asyncio.to_thread(wait_until, lambda: srv.server.connections.count("127.0.0.1") == 0, 20, "sockets to close")
+        await asyncio.to_thread(wait_until, lambda: srv.server.client_connections.count("127.0.0.1") == 0, 20, "sockets to close")
         async with connect(srv.ws_url) as again:  # the slots are free again
             assert (await recv(again))["event"] == "connected"
         async with httpx.AsyncClient(base_url=srv.http_url) as http:
