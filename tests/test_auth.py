@@ -142,8 +142,17 @@ def test_listings_show_each_user_their_own(http: httpx.Client) -> None:
         assert [r["run_id"] for r in http.get(path, headers=bearer(ALICE)).json()] == [mine["run_id"]]
         assert http.get(path, params={"user_id": "bob"}, headers=bearer(ALICE)).json() == []
         assert len(http.get(path, headers=bearer(ADMIN)).json()) == 2
-    assert http.get("/sessions", headers=bearer(BOB)).json()[0]["session_id"] == "s-bob"
-    assert len(http.get("/sessions", headers=bearer(BOB)).json()) == 1
+    assert [s["session_id"] for s in http.get("/sessions", headers=bearer(BOB)).json()["data"]] == ["s-bob"]
+    assert http.get("/sessions", params={"user_id": "alice"}, headers=bearer(BOB)).json()["data"] == []
+    assert len(http.get("/sessions", headers=bearer(ADMIN)).json()["data"]) == 2
+    for path in ("/sessions/{s}", "/sessions/{s}/runs"):  # another user's session is a missing one
+        other = http.get(path.format(s="s-alice"), headers=bearer(BOB))
+        missing = http.get(path.format(s="nope"), headers=bearer(BOB))
+        assert other.status_code == missing.status_code == 404
+        assert other.text.replace("s-alice", "nope") == missing.text
+    assert http.get(f"/sessions/s-alice/runs/{mine['run_id']}", headers=bearer(BOB)).status_code == 404
+    assert http.delete("/sessions/s-alice", headers=bearer(BOB)).status_code == 404
+    assert http.get("/sessions/s-alice", headers=bearer(ALICE)).status_code == 200  # still there
     missing = http.get("/sessions/nope", headers=bearer(BOB))
     other = http.get("/sessions/s-alice", headers=bearer(BOB))
     assert other.status_code == missing.status_code == 404
