@@ -29,6 +29,12 @@ def require_node() -> str:
     return NODE
 
 
+def websocket_flag(node: str) -> list[str]:
+    """Node 20 has its WebSocket client behind a flag; 22 and later have it on."""
+    probe = subprocess.run([node, "-e", "process.exit(typeof WebSocket === 'function' ? 0 : 1)"], timeout=30)
+    return [] if probe.returncode == 0 else ["--experimental-websocket"]
+
+
 @pytest.fixture
 def servers(tmp_path: Path, valve: Valve) -> Iterator[tuple[RunningServer, RunningServer]]:
     plain = Server(workflows=[demo_workflow(tokens=60), valve_workflow(valve)], database_url=f"sqlite:///{tmp_path / 'a.db'}")
@@ -37,7 +43,7 @@ def servers(tmp_path: Path, valve: Valve) -> Iterator[tuple[RunningServer, Runni
         yield a, b
 
 
-def test_library_is_served_with_its_types(servers: tuple[RunningServer, RunningServer]) -> None:
+def test_console_and_library_are_served_without_a_key(servers: tuple[RunningServer, RunningServer]) -> None:
     plain, keyed = servers
     for server in (plain, keyed):  # no key needed: the page must load to ask for one
         js = httpx.get(f"{server.http_url}/static/runstream.js")
@@ -45,6 +51,9 @@ def test_library_is_served_with_its_types(servers: tuple[RunningServer, RunningS
         assert js.text == (ROOT / "runstream" / "static" / "runstream.js").read_text()
         types = httpx.get(f"{server.http_url}/static/runstream.d.ts")
         assert types.status_code == 200 and "export declare class Client" in types.text
+        page = httpx.get(f"{server.http_url}/")
+        assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+        assert '<script type="module" src="/static/console.js">' in page.text
     missing = httpx.get(f"{plain.http_url}/static/nothing.js")
     assert missing.status_code == 404 and missing.json()["code"] == "not_found"
 
@@ -62,7 +71,7 @@ def test_library_under_node(servers: tuple[RunningServer, RunningServer]) -> Non
             "RUNSTREAM_KEYED_URL": keyed.http_url,
         }
         result = subprocess.run(
-            [node, "--experimental-websocket", "--no-warnings", "--test", "--test-reporter=spec", "tests/js/"],
+            [node, *websocket_flag(node), "--no-warnings", "--test", "--test-reporter=spec", "tests/js/"],
             cwd=ROOT, env=env, capture_output=True, text=True, timeout=240,
         )
     assert result.returncode == 0, result.stdout + result.stderr

@@ -1,8 +1,9 @@
-"""The browser library at ``/static/runstream.js``, a static file shipped in the package.
+"""The web console at ``/`` and the browser library at ``/static/runstream.js``.
 
-Static files are served without a key: a page must load before it can ask for
-the key or token, which it then sends with each API call, so nothing the
-server holds is readable without it.
+Both are static files shipped in the package (``runstream/static``), served
+without a key: a page must load before it can ask for the key or token, which
+it then sends with each API call, so nothing the server holds is readable
+without it.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ import os
 from os import PathLike
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.responses import Response
 from starlette.types import Scope
@@ -35,5 +37,13 @@ class _StaticFiles(StaticFiles):
 
 
 def install_console(app: FastAPI) -> None:
-    """Serve ``runstream/static`` (``runstream.js`` and its types) under ``/static``."""
+    """Serve the console's page at ``/`` and ``runstream/static`` (its scripts, ``runstream.js``
+    and its types) under ``/static``."""
+    router = APIRouter(include_in_schema=False)
+
+    @router.get("/")
+    async def console() -> FileResponse:
+        return FileResponse(STATIC_DIR / "index.html", headers=_NO_CACHE)
+
+    app.include_router(router)
     app.mount("/static", _StaticFiles(directory=STATIC_DIR), name="static")

@@ -123,9 +123,9 @@ export class FollowCursor {
       case "server_shutdown":
         return "reconnect";
       case "error":
-        throw new RunstreamError(String(message.error), errorCode(String(message.error)));
+        throw new RunstreamError(String(message.error), message.code || errorCode(String(message.error)));
       case "auth_error":
-        throw new RunstreamError(String(message.error || "Invalid token"), "unauthorized");
+        throw new RunstreamError(String(message.error || "Invalid token"), message.code || "unauthorized");
       default:
         return "ignore";
     }
@@ -154,6 +154,7 @@ export class FollowCursor {
   }
 }
 
+// Servers that send no `code` with their errors: guess it from the text.
 function errorCode(message) {
   if (/not found/i.test(message)) return "unknown_run";
   if (/authenticat/i.test(message)) return "unauthorized";

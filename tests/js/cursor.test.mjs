@@ -51,6 +51,7 @@ test("controls: catch-up and subscribe mean live, shutdown means reconnect, erro
   assert.equal(cursor.control({ event: "authenticated" }), "ignore");
   assert.equal(cursor.control({ event: "server_shutdown", reconnect: true }), "reconnect");
   assert.throws(() => cursor.control({ event: "error", error: "Run r not found" }), { code: "unknown_run" });
+  assert.throws(() => cursor.control({ event: "error", error: "bad", code: "invalid_request" }), { code: "invalid_request" });
   assert.throws(() => cursor.control({ event: "auth_error", error: "Invalid token" }), { code: "unauthorized" });
   assert.throws(() => cursor.control({ event: "error", error: "Authentication required" }), { code: "unauthorized" });
 });
