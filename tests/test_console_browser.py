@@ -367,3 +367,28 @@ def test_a_five_thousand_event_run_renders_whole(server: ConsoleServer, page: An
     nodes = page.evaluate("document.querySelector('.block[data-key=\"0\"] > .text').childNodes.length")
     assert nodes == 1  # one text node, appended to
     print(f"5,000-event run: longest main-thread task {page.evaluate('window.longest'):.0f} ms")
+
+
+def focus_by_tab(page: Any, condition: str, presses: int = 15) -> None:
+    """Press Tab until ``condition`` (JS, on ``document.activeElement`` as ``a``) holds."""
+    for _ in range(presses):
+        page.keyboard.press("Tab")
+        if page.evaluate(f"(a => Boolean({condition}))(document.activeElement)"):
+            return
+    raise AssertionError(f"Tab never reached {condition}")
+
+
+def test_the_keyboard_alone_starts_and_follows_a_run(server: ConsoleServer, page: Any) -> None:
+    page.goto(server.url + "/")
+    page.wait_for_selector("#wf-long")
+    focus_by_tab(page, "a.name === 'workflow'")
+    while not page.is_checked("#wf-long"):
+        page.keyboard.press("ArrowDown")
+    focus_by_tab(page, "a.id === 'field-message'")
+    page.keyboard.type("30")
+    focus_by_tab(page, "a.id === 'start-button'")
+    page.keyboard.press("Enter")
+    wait_status(page, "completed")
+    assert page.get_attribute("#run-line", "aria-live") == "polite"
+    assert page.text_content("#run-line").startswith("Completed")
+    assert page.evaluate("document.activeElement.id") == "main"  # focus moved to the new view

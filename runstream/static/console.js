@@ -4,7 +4,7 @@
 // rendered with the index of the last event in it. Reloaded, reopened or reconnected, it
 // draws that state at once and asks the server only for the events after it.
 import { Client, State } from "./runstream.js";
-import { RunTimeline, formatDuration } from "./timeline.js";
+import { RunTimeline, answered, formatDuration } from "./timeline.js";
 
 const $ = (id) => document.getElementById(id);
 const TOKEN_KEY = "runstream.token"; // sessionStorage: for this tab's session only
@@ -22,6 +22,7 @@ let runsTimer = null;
 // -- auth: ask once, keep it for the tab ---------------------------------------------------
 
 let asking = null;
+const AUTH_CODES = new Set(["unauthorized", "token_expired"]); // ask for a (new) key or token
 
 function askToken(message) {
   if (asking) return asking;
@@ -38,7 +39,7 @@ function askToken(message) {
       try {
         await client.workflows();
       } catch (err) {
-        if (err.code === "unauthorized") {
+        if (AUTH_CODES.has(err.code) || err.code === "forbidden") {
           error.hidden = false;
           error.textContent = "That key or token was refused. Try again.";
           return;
@@ -65,8 +66,8 @@ async function call(fn) {
     try {
       return await fn();
     } catch (error) {
-      if (error.code !== "unauthorized") throw error;
-      await askToken(client.token ? "The key or token was refused." : null);
+      if (!AUTH_CODES.has(error.code)) throw error;
+      await askToken(error.code === "token_expired" ? "Your token has expired." : client.token ? "The key or token was refused." : null);
     }
   }
 }
@@ -154,7 +155,8 @@ const STATUS_WORDS = {
   failed: "Failed",
   cancelled: "Cancelled",
   interrupted: "Interrupted",
-  paused: "Paused",
+  paused: "Waiting for you",
+  skipped: "Skipped",
 };
 
 const KIND_WORDS = {
@@ -408,8 +410,8 @@ class RunView {
   }
 
   async _onError(error) {
-    if (error.code === "unauthorized") {
-      await askToken(client.token ? "The key or token was refused." : null);
+    if (AUTH_CODES.has(error.code)) {
+      await askToken(error.code === "token_expired" ? "Your token has expired." : client.token ? "The key or token was refused." : null);
       if (!this.closed) this._follow();
       return;
     }
@@ -472,8 +474,8 @@ class RunView {
     const badge = $("run-status");
     badge.textContent = STATUS_WORDS[status] || status;
     badge.dataset.status = status;
-    document.body.dataset.runStatus = status;
-    $("run-cancel").hidden = status !== "running" || t.done;
+    document.body.dataset.runStatus = t.last >= 0 ? t.status : "loading"; // what the timeline shows
+    $("run-cancel").hidden = t.done || !(status === "running" || status === "paused");
     const input = t.input ?? record?.input;
     $("run-input").textContent = input == null ? "" : `Input: ${asText(input)}`;
     $("run-notices").replaceChildren(...t.notices.map((n) => el("li", { class: `notice notice-${n.kind}`, text: n.text })));
@@ -487,6 +489,7 @@ class RunView {
       bar.removeAttribute("value"); // indeterminate
     }
     this._line(status, finished, total);
+    this._drawPause(t.pause);
     $("run-result").hidden = !(t.done && t.output != null);
     $("run-output").textContent = asText(t.output);
     $("run-output").classList.toggle("json", typeof t.output !== "string");
@@ -495,11 +498,35 @@ class RunView {
     $("run-error").hidden = !failed;
   }
 
+  // The form a paused run waits for, drawn once per pause (so typing is never lost).
+  _drawPause(pause) {
+    const box = $("run-pause");
+    const key = pause ? JSON.stringify(pause) : "";
+    if (box.dataset.pause === key) return;
+    box.dataset.pause = key;
+    box.hidden = !pause;
+    box.replaceChildren(...(pause ? [pauseForm(pause, (answer) => this._answer(answer))] : []));
+  }
+
+  async _answer(answer) {
+    const problem = $("pause-error");
+    try {
+      await call(() => client.continueRun(this.runId, { workflowId: this.record?.workflow_id, sessionId: this.record?.session_id, ...answer }));
+      problem.hidden = true;
+    } catch (error) {
+      problem.textContent = error.code === "run_not_paused" ? "The run is not waiting for an answer any more." : error.message;
+      problem.hidden = false;
+      throw error;
+    }
+  }
+
   _line(status, finished, total) {
     let text;
     if (this.timeline.done) {
       const took = formatDuration(this.timeline.startedAt, this.timeline.endedAt);
       text = `${STATUS_WORDS[this.timeline.status]}${took ? ` in ${took}` : ""}.`;
+    } else if (this.timeline.status === "paused") {
+      text = `Paused: waiting for your answer${this.timeline.pause?.step ? ` at “${this.timeline.pause.step}”` : ""}.`;
     } else if (this.connection === State.RECONNECTING) {
       text = "Reconnecting…";
     } else if (this.connection === State.CONNECTING || this.timeline.last < 0) {
@@ -514,6 +541,94 @@ class RunView {
       $("run-line").textContent = text;
     }
   }
+}
+
+/** The form for a paused run's active requirement: confirm or reject, fill in, choose, review. */
+function pauseForm(pause, send) {
+  const requirement = pause.requirements.at(-1) || null;
+  const form = el("form", { class: "pause-form", "aria-labelledby": "pause-title" });
+  form.append(el("h2", { id: "pause-title", text: `The run is waiting for you${pause.step ? `: ${pause.step}` : ""}` }));
+  const say = requirement && (requirement.confirmation_message || requirement.user_input_message || requirement.output_review_message);
+  if (say) form.append(el("p", { text: say }));
+  const read = []; // functions that add their field to the answer
+  if (requirement?.requires_output_review && requirement.step_output != null) {
+    const output = requirement.step_output.content ?? requirement.step_output;
+    form.append(el("p", { class: "label", text: "The step's output" }), el("pre", { class: "output json", text: asText(output) }));
+    const edit = el("textarea", { id: "pause-edit", rows: 3 });
+    form.append(el("label", { for: "pause-edit", text: "Edited output (optional)" }), edit);
+    read.push((answer) => edit.value && (answer.edited_output = edit.value));
+  }
+  if (requirement?.requires_user_input && Array.isArray(requirement.user_input_schema)) {
+    const values = {};
+    for (const field of requirement.user_input_schema) {
+      const id = `pause-field-${field.name}`;
+      let input;
+      if (Array.isArray(field.allowed_values)) {
+        input = el("select", { id }, ...field.allowed_values.map((v) => el("option", { value: String(v), text: String(v) })));
+      } else if (field.field_type === "bool") {
+        input = el("input", { id, type: "checkbox" });
+      } else {
+        input = el("input", { id, type: field.field_type === "int" || field.field_type === "float" ? "number" : "text" });
+      }
+      input.required = Boolean(field.required) && field.field_type !== "bool";
+      form.append(el("label", { for: id, text: `${field.name}${field.description ? ` (${field.description})` : ""}` }), input);
+      read.push(() => {
+        const type = field.field_type;
+        values[field.name] = type === "bool" ? input.checked : type === "int" || type === "float" ? Number(input.value) : input.value;
+      });
+    }
+    read.push((answer) => (answer.user_input = values));
+  }
+  if (requirement?.requires_route_selection && Array.isArray(requirement.available_choices)) {
+    const group = el("fieldset", {}, el("legend", { text: "Choose" }));
+    const type = requirement.allow_multiple_selections ? "checkbox" : "radio";
+    const boxes = requirement.available_choices.map((choice, i) => {
+      const input = el("input", { type, name: "pause-choice", value: String(choice), id: `pause-choice-${i}`, required: type === "radio" });
+      group.append(el("label", { for: input.id, class: "choice" }, input, ` ${choice}`));
+      return input;
+    });
+    form.append(group);
+    read.push((answer) => (answer.selected_choices = boxes.filter((b) => b.checked).map((b) => b.value)));
+  }
+  const errorRequirement = pause.errors.length ? pause.errors.at(-1) : null; // an error pause: retry or skip
+  if (errorRequirement) form.append(el("p", { class: "error", text: `The step failed: ${errorRequirement.error_message || "an error"}` }));
+  const feedback = el("textarea", { id: "pause-feedback", rows: 2 });
+  const confirmable = Boolean(requirement?.requires_confirmation || requirement?.requires_output_review);
+  if (confirmable) form.append(el("label", { for: "pause-feedback", text: "Why (if you reject it)" }), feedback);
+  const problem = el("p", { id: "pause-error", class: "error", role: "alert" });
+  problem.hidden = true;
+  const buttons = el("div", { class: "pause-buttons" });
+  const submit = async (extra) => {
+    const answer = { ...extra };
+    for (const fill of read) fill(answer);
+    const payload = errorRequirement
+      ? { errorRequirements: [...pause.errors.slice(0, -1), { ...errorRequirement, decision: extra.decision }] }
+      : { stepRequirements: answered(pause.requirements, answer) };
+    for (const button of buttons.querySelectorAll("button")) button.disabled = true;
+    try {
+      await send(payload);
+    } catch (_) {
+      for (const button of buttons.querySelectorAll("button")) button.disabled = false;
+    }
+  };
+  const button = (label, extra, validate = true) => {
+    const b = el("button", { type: "button", text: label });
+    b.addEventListener("click", () => (!validate || form.reportValidity()) && submit(extra));
+    return b;
+  };
+  if (errorRequirement) {
+    buttons.append(button("Retry the step", { decision: "retry" }, false), " ", button("Skip it", { decision: "skip" }, false));
+  } else if (confirmable) {
+    buttons.append(button("Confirm", { confirmed: true }), " ");
+    const reject = el("button", { type: "button", text: "Reject" });
+    reject.addEventListener("click", () => submit({ confirmed: false, rejection_feedback: feedback.value || undefined }));
+    buttons.append(reject);
+  } else {
+    buttons.append(button("Continue", {}));
+  }
+  form.append(problem, buttons);
+  form.addEventListener("submit", (e) => e.preventDefault());
+  return form;
 }
 
 function setBanner(text) {
@@ -719,7 +834,8 @@ function runRow(run) {
   const duration = ended ? formatDuration(run.created_at, run.updated_at) : "…";
   const open = el("a", { href: `#/run/${run.run_id}`, text: "Open", "aria-label": `Open run ${run.run_id}` });
   const actions = el("td", { class: "actions" }, open);
-  if (run.status === "running") {
+  if (run.status === "paused") open.textContent = "Answer";
+  if (run.status === "running" || run.status === "paused") {
     const cancel = el("button", { type: "button", text: "Cancel", "aria-label": `Cancel run ${run.run_id}` });
     cancel.addEventListener("click", async () => {
       cancel.disabled = true;

@@ -128,6 +128,16 @@ export declare class Client {
   runs(filters?: RunFilters): Promise<Run[]>;
   getRun(runId: string): Promise<Run>;
   cancel(runId: string, workflowId?: string | null): Promise<{ run_id: string; cancelled: true; status: "cancelling"; already_requested: boolean }>;
+  /** Answer a paused run: its requirements with the last (active) one answered. */
+  continueRun(
+    runId: string,
+    options: {
+      workflowId?: string | null;
+      stepRequirements?: Record<string, unknown>[];
+      errorRequirements?: Record<string, unknown>[];
+      sessionId?: string;
+    },
+  ): Promise<{ run_id: string; status: RunStatus; [field: string]: unknown }>;
   /** Follow a run live through its terminal event, reconnecting by itself. */
   follow(runId: string, options?: FollowOptions): Follower;
 }

@@ -502,6 +502,20 @@ export class Client {
   }
 
   /**
+   * Answer a paused run (its `WorkflowPaused` event holds `step_requirements`; send them back
+   * with the last one answered, or `errorRequirements` with a `decision`). The run goes on in
+   * the background; a follower of it sees the events that follow.
+   */
+  async continueRun(runId, { workflowId = null, stepRequirements, errorRequirements, sessionId } = {}) {
+    const workflow = workflowId || (await this.getRun(runId)).workflow_id;
+    const body = { background: true };
+    if (stepRequirements !== undefined) body.step_requirements = stepRequirements;
+    if (errorRequirements !== undefined) body.error_requirements = errorRequirements;
+    if (sessionId) body.session_id = sessionId;
+    return this._post(`/workflows/${enc(workflow)}/runs/${enc(runId)}/continue`, body);
+  }
+
+  /**
    * Follow a run from after index `after` (-1: from the start), live through its terminal
    * event, reconnecting by itself. Options: `onEvent(event)`, `onState(state)`,
    * `onError(error)` (a refusal: unknown run, bad token), `workflowId`, `transport`.

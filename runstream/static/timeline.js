@@ -27,7 +27,10 @@ const COMPLETIONS = new Set([
   "StepsExecutionCompleted",
 ]);
 
+const PAUSES = { StepPaused: "step", RouterPaused: "router", StepOutputReview: "step", StepError: "step" };
+
 const RUN_STATUS = { WorkflowCompleted: "completed", WorkflowError: "error", WorkflowCancelled: "cancelled" };
+const FINISHED = { completed: true, error: true, cancelled: true };
 
 export const SNAPSHOT_VERSION = 1;
 
@@ -43,6 +46,7 @@ export class RunTimeline {
     this.endedAt = null;
     this.output = null;
     this.error = null;
+    this.pause = null; // while paused: {step, requirements, errors}, what a person must answer
     this.notices = []; // {index, kind, text}: resumed after a crash, retries
     this.roots = []; // top-level block keys, in order
     this.blocks = {}; // key -> block
@@ -75,13 +79,18 @@ export class RunTimeline {
   }
 
   get done() {
-    return this.status !== "running";
+    return this.status in FINISHED;
   }
 
   /** Fold one event in (events must come in order, each once: the library sees to it). */
   apply(event) {
     this.last = event.event_index;
     const name = event.event;
+    if (this.status === "paused" && name !== "WorkflowPaused") {
+      this.status = "running"; // answered: the run goes on
+      this.pause = null;
+      this.runChanged = true;
+    }
     if (name === "WorkflowStarted") {
       this.workflowName = event.workflow_name ?? null;
       this.input = event.input ?? null;
@@ -89,8 +98,24 @@ export class RunTimeline {
       this.runChanged = true;
     } else if (name in RUN_STATUS) {
       this._finish(event, RUN_STATUS[name]);
+    } else if (name === "WorkflowPaused") {
+      this.status = "paused";
+      this.pause = {
+        step: event.paused_step_name ?? null,
+        requirements: event.step_requirements || [],
+        errors: event.error_requirements || [],
+      };
+      this.runChanged = true;
     } else if (name === "WorkflowResumed") {
       this._resumed(event);
+    } else if (name in PAUSES) {
+      this._pausedAt(event, PAUSES[name]);
+    } else if (name === "StepContinued") {
+      const block = this._blockOf(event);
+      if (block) {
+        block.status = "running";
+        this.dirty.add(block.key);
+      }
     } else if (name in KINDS) {
       this._start(event, KINDS[name]);
     } else if (COMPLETIONS.has(name)) {
@@ -107,7 +132,7 @@ export class RunTimeline {
     if (status === "completed") this.output = event.content ?? null;
     if (status === "error") this.error = event.error || "The run failed";
     for (const block of Object.values(this.blocks)) {
-      if (block.status === "running") {
+      if (block.status === "running" || block.status === "paused") {
         block.status = status === "completed" ? "completed" : status === "cancelled" ? "cancelled" : "failed";
         this.dirty.add(block.key);
       }
@@ -143,18 +168,35 @@ export class RunTimeline {
     return key == null ? null : this.blocks[key] || null;
   }
 
+  // A part waits for a person (before it starts, or to review what it did).
+  _pausedAt(event, kind) {
+    const key = this._keyOf(event);
+    if (key == null) return;
+    const block = this.blocks[key] || this._add(key, kind, event);
+    block.status = "paused";
+    if (event.event === "StepError" && event.error) block.error = String(event.error);
+    this.dirty.add(key);
+  }
+
+  _add(key, kind, event) {
+    const block = newBlock(key, kind);
+    this.blocks[key] = block;
+    const parent = this.blocks[parentPath(key)];
+    if (parent) parent.children.push(key);
+    else this.roots.push(key);
+    block.parent = parent ? parent.key : null;
+    block.name = event.step_name || kind;
+    if (event.step_id != null) this.ids[event.step_id] = key;
+    return block;
+  }
+
   _start(event, kind) {
     const key = this._keyOf(event) ?? `#${event.event_index}`;
     let block = this.blocks[key];
     if (block) {
       this._reset(block); // started again: a resumed run re-runs an interrupted part
     } else {
-      block = newBlock(key, kind);
-      this.blocks[key] = block;
-      const parent = this.blocks[parentPath(key)];
-      if (parent) parent.children.push(key);
-      else this.roots.push(key);
-      block.parent = parent ? parent.key : null;
+      block = this._add(key, kind, event);
     }
     if (event.step_id != null && kind !== "iteration") this.ids[event.step_id] = key;
     block.name = kind === "iteration" ? `Iteration ${event.iteration ?? ""}`.trim() : event.step_name || kind;
@@ -180,7 +222,7 @@ export class RunTimeline {
     const block = this._blockOf(event);
     if (!block) return;
     block.endedAt = event.created_at ?? null;
-    block.status = event.success === false ? "failed" : "completed";
+    block.status = event.skipped ? "skipped" : event.success === false ? "failed" : "completed";
     if (event.error) block.error = String(event.error);
     if (block.kind === "step" && !block.text && block.output == null && event.content != null) block.output = event.content;
     const extra = completionInfo(event, block.kind);
@@ -316,4 +358,19 @@ export function formatDuration(start, end) {
   const minutes = Math.floor(seconds / 60);
   if (minutes < 60) return `${minutes} min ${seconds % 60} s`;
   return `${Math.floor(minutes / 60)} h ${minutes % 60} min`;
+}
+
+/** The requirements to send back to continue a paused run: `requirements` with its last
+ * (active) entry answered. `answer`: `{confirmed, rejection_feedback, user_input,
+ * selected_choices, edited_output}`, each only when given. */
+export function answered(requirements, answer) {
+  if (!requirements.length) return [];
+  const active = { ...requirements.at(-1) };
+  for (const field of ["confirmed", "rejection_feedback", "user_input", "selected_choices", "edited_output"]) {
+    if (answer[field] !== undefined) active[field] = answer[field];
+  }
+  if (answer.user_input && Array.isArray(active.user_input_schema)) {
+    active.user_input_schema = active.user_input_schema.map((f) => ({ ...f, value: answer.user_input[f.name] ?? f.value ?? null }));
+  }
+  return [...requirements.slice(0, -1), active];
 }

@@ -4,7 +4,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 
-import { RunTimeline, formatDuration } from "../../runstream/static/timeline.js";
+import { RunTimeline, answered, formatDuration } from "../../runstream/static/timeline.js";
 
 const fixture = (name) => JSON.parse(readFileSync(new URL(`./fixtures/${name}.json`, import.meta.url)));
 
@@ -135,4 +135,51 @@ test("durations read as people say them", () => {
   assert.equal(formatDuration(0, 65), "1 min 5 s");
   assert.equal(formatDuration(0, 3 * 3600 + 120), "3 h 2 min");
   assert.equal(formatDuration(null, 5), "");
+});
+
+test("a paused run waits for its answer, then goes on", () => {
+  index = 0;
+  const requirement = { step_id: "s1", step_name: "Inspect", requires_confirmation: true, confirmed: null };
+  const t = fold([
+    e("WorkflowStarted"),
+    e("WorkflowPaused", { paused_step_name: "Inspect", step_requirements: [{ step_id: "old", confirmed: true }, requirement] }),
+  ]);
+  assert.equal(t.status, "paused");
+  assert.equal(t.done, false);
+  assert.equal(t.pause.step, "Inspect");
+  assert.deepEqual(t.pause.requirements.at(-1), requirement);
+  fold([e("StepContinued", step("0", "Inspect"))], t);
+  assert.equal(t.status, "running");
+  assert.equal(t.pause, null);
+  fold([e("StepStarted", step("0", "Inspect")), e("StepCompleted", { ...step("0", "Inspect"), content: "ok", success: true })], t);
+  assert.equal(t.blocks["0"].status, "completed");
+});
+
+test("the step a run waits at is drawn as paused before it starts; a rejected one as skipped", () => {
+  index = 0;
+  const t = fold([
+    e("WorkflowStarted"),
+    e("StepPaused", { ...step("0", "Deploy"), requires_confirmation: true }),
+    e("WorkflowPaused", { paused_step_name: "Deploy", step_requirements: [{ step_id: "id-0" }] }),
+  ]);
+  assert.deepEqual(t.roots, ["0"]);
+  assert.equal(t.blocks["0"].status, "paused");
+  assert.equal(t.blocks["0"].name, "Deploy");
+  fold([e("StepContinued", step("0", "Deploy")), e("StepCompleted", { ...step("0", "Deploy"), skipped: true, success: true })], t);
+  assert.equal(t.blocks["0"].status, "skipped");
+  const cancelled = fold([e("WorkflowStarted"), e("StepPaused", step("0", "Deploy")), e("WorkflowPaused"), e("WorkflowCancelled")]);
+  assert.equal(cancelled.blocks["0"].status, "cancelled");
+});
+
+test("an answer fills in the active requirement only", () => {
+  const schema = [{ name: "env", field_type: "str", value: null, required: true, allowed_values: ["staging", "production"] }];
+  const requirements = [{ step_id: "a", confirmed: true }, { step_id: "b", requires_user_input: true, user_input_schema: schema }];
+  const out = answered(requirements, { confirmed: true, user_input: { env: "staging" } });
+  assert.deepEqual(out[0], requirements[0]);
+  assert.deepEqual(out[1].user_input, { env: "staging" });
+  assert.equal(out[1].user_input_schema[0].value, "staging");
+  assert.equal(out[1].confirmed, true);
+  assert.equal(requirements[1].user_input, undefined, "the stored list is not changed");
+  assert.deepEqual(answered(requirements, { confirmed: false, rejection_feedback: "not now" })[1].rejection_feedback, "not now");
+  assert.deepEqual(answered([], { confirmed: true }), []);
 });
