@@ -19,7 +19,8 @@ from runstream.agents.tools import Tool, as_tool
 from runstream.engine.context import RunContext, StepScope
 from runstream.engine.io import StepInput
 from runstream.engine.serialize import to_jsonable
-from runstream.errors import StepFailed
+from runstream.errors import ModelError, StepFailed
+from runstream.metrics import MODEL_ERRORS, MODEL_TOKENS
 from runstream.models.base import Message, Model, ToolCall, Usage
 
 __all__ = ["Agent"]
@@ -131,14 +132,21 @@ class Agent:
         calls: list[ToolCall] = []
         usage = Usage()
         emit_content = ctx.content_emitter(ev.RUN_CONTENT, base)
-        async for item in self.model.stream(messages, **options):
-            if isinstance(item, str):
-                text.write(item)
-                await emit_content(item)
-            elif isinstance(item, ToolCall):
-                calls.append(item)
-            else:
-                usage = item
+        provider = self.model.provider
+        try:
+            async for item in self.model.stream(messages, **options):
+                if isinstance(item, str):
+                    text.write(item)
+                    await emit_content(item)
+                elif isinstance(item, ToolCall):
+                    calls.append(item)
+                else:
+                    usage = item
+        except ModelError:
+            MODEL_ERRORS.labels(provider).inc()
+            raise
+        MODEL_TOKENS.labels(provider, "input").inc(usage.input_tokens)
+        MODEL_TOKENS.labels(provider, "output").inc(usage.output_tokens)
         return text.getvalue(), calls, usage
 
     async def _call_tool(self, call: ToolCall, ctx: RunContext, base: dict[str, Any]) -> Message:

@@ -8,11 +8,13 @@ the gap back from the log, so a slow client costs bounded memory.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from runstream.events import StoredEvent
+from runstream.metrics import SUBSCRIBER_OVERFLOWS
 
 __all__ = ["Hub", "Subscriber"]
 
@@ -20,7 +22,7 @@ __all__ = ["Hub", "Subscriber"]
 class Subscriber:
     """One reader's live inbox for one run."""
 
-    __slots__ = ("run_id", "buffer", "limit", "overflowed", "wakeup")
+    __slots__ = ("run_id", "buffer", "limit", "overflowed", "wakeup", "pushed_at")
 
     def __init__(self, run_id: str, limit: int = 4096) -> None:
         self.run_id = run_id
@@ -28,12 +30,18 @@ class Subscriber:
         self.limit = limit
         self.overflowed = False
         self.wakeup = asyncio.Event()
+        self.pushed_at = 0.0
+        """``time.monotonic()`` when the oldest event in ``buffer`` arrived (the fan-out lag's start)."""
 
     def push(self, events: Sequence[StoredEvent]) -> None:
         if len(self.buffer) + len(events) > self.limit:
             self.buffer.clear()
+            if not self.overflowed:
+                SUBSCRIBER_OVERFLOWS.inc()
             self.overflowed = True
         else:
+            if not self.buffer:
+                self.pushed_at = time.monotonic()
             self.buffer.extend(events)
         self.wakeup.set()
 
@@ -57,6 +65,10 @@ class Hub(Protocol):
 
     def publish(self, run_id: str, events: Sequence[StoredEvent]) -> None:
         """Hand ``events`` (already in the log) to every subscriber of ``run_id``."""
+        ...
+
+    async def ping(self) -> None:
+        """Return once the hub's broker answers (``/ready``); raise if it cannot."""
         ...
 
     async def serve_cancels(self, owner: str, cancel: Callable[[str], object]) -> None:

@@ -39,6 +39,9 @@ class LocalHub:
         for subscriber in self._subscribers.get(run_id, ()):
             subscriber.push(events)
 
+    async def ping(self) -> None:
+        return None  # nothing outside this process to reach
+
     async def serve_cancels(self, owner: str, cancel: Callable[[str], object]) -> None:
         self._cancellers[owner] = cancel
 

@@ -177,6 +177,9 @@ class RedisHub(LocalHub):
             logger.warning("Redis unreachable, cannot ask %s to cancel run %s: %s", owner, run_id, exc)
             return False
 
+    async def ping(self) -> None:
+        await self.client.ping()
+
     # -- receiving ---------------------------------------------------------
 
     async def _sync_channels(self) -> None:

@@ -204,6 +204,14 @@ class EventLog(Protocol):
         """Owners whose lease has not expired; running runs of any other owner are orphans."""
         ...
 
+    async def ping(self) -> None:
+        """Return once the database answers a query (``/ready``); raise if it cannot."""
+        ...
+
+    async def count_runs(self) -> dict[tuple[str, str], int]:
+        """How many runs there are, by ``(workflow_id, status)`` (``/metrics``)."""
+        ...
+
     async def prune_runs(self, finished_before: float, keep_outputs: bool, limit: int = 100) -> int:
         """Delete the events of at most ``limit`` runs that finished before ``finished_before``
         (a Unix time) and, unless ``keep_outputs``, their rows too; returns how many runs."""

@@ -233,6 +233,13 @@ class PostgresLog:
         rows = await self.pool.fetch("SELECT owner FROM owners WHERE expires_at > clock_timestamp()")
         return {row[0] for row in rows}
 
+    async def ping(self) -> None:
+        await self.pool.fetchval("SELECT 1")
+
+    async def count_runs(self) -> dict[tuple[str, str], int]:
+        rows = await self.pool.fetch("SELECT workflow_id, status, count(*) FROM runs GROUP BY workflow_id, status")
+        return {(row[0], row[1]): row[2] for row in rows}
+
     async def prune_runs(self, finished_before: float, keep_outputs: bool, limit: int = 100) -> int:
         with_events = "AND EXISTS (SELECT 1 FROM events e WHERE e.run_id = runs.run_id)" if keep_outputs else ""
         async with self.pool.acquire() as conn, conn.transaction():

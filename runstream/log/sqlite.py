@@ -355,6 +355,15 @@ class SQLiteLog:
             lambda c: {row[0] for row in c.execute("SELECT owner FROM owners WHERE expires_at>?", (time.time(),))}
         )
 
+    async def ping(self) -> None:
+        await self._read(lambda c: c.execute("SELECT 1").fetchone())
+
+    async def count_runs(self) -> dict[tuple[str, str], int]:
+        rows = await self._read(
+            lambda c: c.execute("SELECT workflow_id, status, count(*) FROM runs GROUP BY workflow_id, status").fetchall()
+        )
+        return {(row[0], row[1]): row[2] for row in rows}
+
     async def prune_runs(self, finished_before: float, keep_outputs: bool, limit: int = 100) -> int:
         def prune(c: sqlite3.Connection) -> int:
             done = ",".join("?" * len(FINISHED_STATUSES))

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from runstream.errors import LogWriteFailed
 from runstream.events import StoredEvent
 from runstream.fanout.base import Hub
 from runstream.log.base import AppendBatch, EventLog, RunEnd
+from runstream.metrics import APPEND_SECONDS, EVENTS_APPENDED
 
 __all__ = ["Appender"]
 
@@ -96,14 +98,19 @@ class Appender:
         self._writing.set_result(None)
 
     async def _write(self, batch: AppendBatch) -> None:
+        started = time.perf_counter()
         try:
             await self.log.append(batch)
         except Exception:
             logger.exception("event log append of %d runs failed; writing them one by one", len(batch))
             await self._write_each(batch)
             return
+        APPEND_SECONDS.observe(time.perf_counter() - started)
+        count = 0
         for run_id, (events, _) in batch.items():
             self.hub.publish(run_id, events)
+            count += len(events)
+        EVENTS_APPENDED.inc(count)
 
     async def _write_each(self, batch: AppendBatch) -> None:
         """One run's failed write (say, an index another writer took) must not cost the others theirs."""
@@ -115,3 +122,4 @@ class Appender:
                 self.failed[run_id] = exc
             else:
                 self.hub.publish(run_id, item[0])
+                EVENTS_APPENDED.inc(len(item[0]))

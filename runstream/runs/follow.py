@@ -13,11 +13,13 @@ a transport can write a batch at once: one wake-up and one write for many events
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncGenerator, AsyncIterator
 
 from runstream.events import StoredEvent
 from runstream.fanout.base import Hub
 from runstream.log.base import EventLog
+from runstream.metrics import FANOUT_LAG_SECONDS
 
 __all__ = ["follow", "follow_batches"]
 
@@ -77,6 +79,7 @@ async def follow_batches(
                 if buffer[0].index > next_index:
                     need_log = True
                     continue
+                FANOUT_LAG_SECONDS.observe(time.monotonic() - subscriber.pushed_at)
                 batch: list[StoredEvent] = []
                 while buffer and buffer[0].index == next_index and len(batch) < PAGE:
                     batch.append(buffer.popleft())

@@ -29,6 +29,7 @@ from runstream.engine.io import StepOutput
 from runstream.engine.step import StepBase
 from runstream.events import COMPLETION_EVENTS, StoredEvent
 from runstream.log.base import EventLog, RunRecord
+from runstream.metrics import LEASE_TAKEOVERS
 
 __all__ = [
     "DEFAULT_LEASE_TTL",
@@ -232,6 +233,7 @@ class Recovery:
             previous = run.owner
             if not await self.log.claim_run(run.run_id, self.owner, previous):
                 continue  # another replica was quicker
+            LEASE_TAKEOVERS.inc()
             logger.info("resuming run %s of %s (owner %s is gone)", run.run_id, run.workflow_id, previous)
             run.owner = self.owner
             try:

@@ -32,8 +32,10 @@ from runstream.server.bodysize import limit_body
 from runstream.server.channel import AsgiChannel, Channel
 from runstream.server.console import install_console
 from runstream.server.gate import Gate
+from runstream.server.health import health_router
 from runstream.server.http_errors import install_error_handlers
 from runstream.server import config, sessions
+from runstream.server.metrics import metrics_router
 from runstream.server.routes import router
 from runstream.server.transport import DirectWebSocketProtocol
 from runstream.server.limits import DEFAULT_MAX_MESSAGE_SIZE, Counter, Limits
@@ -187,6 +189,8 @@ class Server:
         app.max_body = self.limits.max_message_size
         install_error_handlers(app)
         app.include_router(router)
+        app.include_router(health_router)
+        app.include_router(metrics_router)
         install_console(app)
         app.include_router(config.router)
         app.include_router(sessions.router)

@@ -35,7 +35,7 @@ _bearer = HTTPBearer(auto_error=False, description="The security key or a JWT, w
 async def authenticate(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> Principal:
-    """The caller of every route but ``/health`` and the docs: ``Authorization: Bearer <token>``."""
+    """The caller of every route but ``/health``, ``/ready`` and the docs: ``Authorization: Bearer <token>``."""
     server = request.app.state.server
     principal: Principal = await server.authenticator.authenticate(credentials.credentials if credentials else None)
     return principal
@@ -130,11 +130,6 @@ def stream_of(
 def run_body(run: RunRecord) -> dict[str, Any]:
     """A run as JSON; ``content`` repeats ``output`` as AgentOS names it."""
     return {**run.as_dict(), "content": run.output}
-
-
-@router.get("/health")
-async def health() -> dict[str, str]:
-    return {"status": "ok"}
 
 
 @api.get("/workflows")

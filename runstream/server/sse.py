@@ -19,6 +19,7 @@ from starlette.types import Receive, Scope, Send
 from runstream.errors import InvalidRequest
 from runstream.events import StoredEvent, sse_frame
 from runstream.log.base import RunRecord
+from runstream.metrics import SSE_STREAMS
 from runstream.runs.manager import RunManager
 
 __all__ = ["EXPIRED", "HEARTBEAT", "plan_resume", "sse_frames", "sse_response"]
@@ -51,6 +52,7 @@ async def sse_frames(
     ``heartbeat`` seconds pass in silence; at wall-clock time ``until`` (the caller's token
     expires) the stream ends, and the client resumes with ``Last-Event-ID`` and a new token."""
     pending: asyncio.Future[list[StoredEvent]] | None = None
+    SSE_STREAMS.inc()
     try:
         while True:
             pending = asyncio.ensure_future(anext(batches))
@@ -70,6 +72,7 @@ async def sse_frames(
             pending = None
             yield "".join([sse_frame(event) for event in batch])
     finally:
+        SSE_STREAMS.dec()
         if pending is not None:
             pending.cancel()
             with contextlib.suppress(BaseException):
