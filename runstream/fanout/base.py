@@ -78,3 +78,12 @@ class Hub(Protocol):
     async def request_cancel(self, owner: str, run_id: str) -> bool:
         """Ask ``owner`` (the replica running ``run_id``) to cancel it; False if no such owner listens."""
         ...
+
+    async def serve_handovers(self, handed_over: Callable[[str], None]) -> None:
+        """From now on, call ``handed_over(owner)`` when any replica announces it gave its runs up."""
+        ...
+
+    async def announce_handover(self, owner: str) -> None:
+        """Tell every replica that ``owner`` has given up its runs (they may claim them now);
+        best effort: a replica that misses it finds them at its next scan."""
+        ...

@@ -15,6 +15,7 @@ class LocalHub:
         self.buffer_limit = buffer_limit
         self._subscribers: dict[str, set[Subscriber]] = {}
         self._cancellers: dict[str, Callable[[str], object]] = {}
+        self._handovers: list[Callable[[str], None]] = []
 
     async def start(self) -> None:
         return None
@@ -22,6 +23,7 @@ class LocalHub:
     async def close(self) -> None:
         self._subscribers.clear()
         self._cancellers.clear()
+        self._handovers.clear()
 
     def subscribe(self, run_id: str) -> Subscriber:
         subscriber = Subscriber(run_id, self.buffer_limit)
@@ -51,6 +53,13 @@ class LocalHub:
             return False
         cancel(run_id)
         return True
+
+    async def serve_handovers(self, handed_over: Callable[[str], None]) -> None:
+        self._handovers.append(handed_over)
+
+    async def announce_handover(self, owner: str) -> None:
+        for handed_over in list(self._handovers):
+            handed_over(owner)
 
     def subscriber_count(self, run_id: str) -> int:
         return len(self._subscribers.get(run_id, ()))

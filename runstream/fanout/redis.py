@@ -5,7 +5,8 @@ each batch on the run's channel; a replica SUBSCRIBEs to a run's channel while
 it has local subscribers to that run. Redis is only the fast path: a message
 that is lost or late costs latency, never an event, because ``follow`` fills
 every gap from the log and re-reads it while idle. Cancel requests for a run
-go to its owner on a channel of the owner's own.
+go to its owner on a channel of the owner's own. A replica that shuts down says so
+on one channel for all, so that the others take its runs over at once.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from runstream.events import StoredEvent
 from runstream.fanout.base import Subscriber
 from runstream.fanout.local import LocalHub
 
-__all__ = ["RedisHub", "RUN_CHANNEL", "CANCEL_CHANNEL"]
+__all__ = ["RedisHub", "RUN_CHANNEL", "CANCEL_CHANNEL", "HANDOVER_CHANNEL"]
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +34,8 @@ RUN_CHANNEL = "runstream:run:"
 """Prefix of a run's channel (``runstream:run:<run_id>``): one message per appended batch."""
 CANCEL_CHANNEL = "runstream:cancel:"
 """Prefix of an owner's channel (``runstream:cancel:<owner>``): run ids to cancel."""
+HANDOVER_CHANNEL = "runstream:handover"
+"""Owners that just gave up their runs (a graceful shutdown): every replica scans for them at once."""
 
 RETRY_DELAY = 1.0
 """Seconds between attempts while Redis is unreachable (readers fall back on the log meanwhile)."""
@@ -177,6 +180,22 @@ class RedisHub(LocalHub):
             logger.warning("Redis unreachable, cannot ask %s to cancel run %s: %s", owner, run_id, exc)
             return False
 
+    async def serve_handovers(self, handed_over: Callable[[str], None]) -> None:
+        await super().serve_handovers(handed_over)
+        if len(self._handovers) > 1:
+            return  # already subscribed
+        confirmed = self._confirmations[HANDOVER_CHANNEL] = asyncio.get_running_loop().create_future()
+        await self.pubsub.subscribe(HANDOVER_CHANNEL)
+        async with asyncio.timeout(SUBSCRIBE_TIMEOUT):
+            await confirmed
+
+    async def announce_handover(self, owner: str) -> None:
+        await super().announce_handover(owner)
+        try:
+            await self.client.publish(HANDOVER_CHANNEL, owner)
+        except redis.RedisError as exc:
+            logger.warning("Redis unreachable, other replicas take over %s's runs at their next scan: %s", owner, exc)
+
     async def ping(self) -> None:
         await self.client.ping()
 
@@ -219,6 +238,9 @@ class RedisHub(LocalHub):
         channel = message["channel"].decode()
         if channel.startswith(RUN_CHANNEL):
             self._on_batch(channel.removeprefix(RUN_CHANNEL), message["data"])
+        elif channel == HANDOVER_CHANNEL:
+            for handed_over in list(self._handovers):
+                handed_over(message["data"].decode())
         elif channel.startswith(CANCEL_CHANNEL):
             cancel = self._cancellers.get(channel.removeprefix(CANCEL_CHANNEL))
             if cancel is not None:

@@ -87,6 +87,8 @@ class RunManager:
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.accepting = True
         self._closed = False
+        self._handing_over = False
+        """Closing with a grace: each run stops at its next step boundary."""
         self.recovery = Recovery(log, self.owner, self.resume, lease_ttl, self.workflows)
         self._active: dict[str, _ActiveRun] = {}
         self._appender: Appender | None = None
@@ -99,6 +101,7 @@ class RunManager:
         await self.log.open()
         await self.hub.start()
         await self.hub.serve_cancels(self.owner, self._cancel_for_replica)
+        await self.hub.serve_handovers(self.recovery.wake)
         self._appender = Appender(self.log, self.hub)
         self._appender.start()
         await self.recovery.start()
@@ -107,17 +110,25 @@ class RunManager:
         """Refuse new runs from now on (``start_run`` raises ``ShuttingDown``)."""
         self.accepting = False
 
-    async def close(self) -> None:
-        """Interrupt local runs without ending them, flush, hand them over, close.
+    async def close(self, grace: float = 0.0) -> None:
+        """Stop local runs without ending them, flush, hand them over, close.
 
-        An interrupted run logs nothing more and stays ``running``: the next
-        server to start on this log (or another replica) resumes it. Idempotent.
+        With ``grace``, each run goes on to the end of the top-level step it is in (at
+        most ``grace`` seconds), so that none of its steps runs twice; then, or at once
+        without it, the runs left are interrupted mid-step. A stopped run logs nothing
+        more and stays ``running``; other replicas are told at once (``announce_handover``)
+        and resume it from there, as does the next server to start on this log. Idempotent.
         """
         if self._closed:
             return
         self._closed = True
         self.stop_accepting()
         await self.recovery.close()
+        tasks = [a.life.task for a in self._active.values() if a.life.task is not None]
+        if grace > 0 and tasks:
+            self._handing_over = True
+            await self.log.renew_lease(self.owner, self.recovery.ttl)  # the beat has stopped: last the grace out
+            await asyncio.wait(tasks, timeout=grace)
         for active in list(self._active.values()):
             active.life.interrupt("the server is shutting down")
         await asyncio.gather(*(a.life.task for a in list(self._active.values()) if a.life.task), return_exceptions=True)
@@ -125,6 +136,7 @@ class RunManager:
         if self._appender is not None:
             await self._appender.close()
             await self.recovery.release()
+            await self.hub.announce_handover(self.owner)
         await self.hub.close()
         await self.log.close()
 
@@ -297,6 +309,19 @@ class RunManager:
         # the log then knows it may have run
         if end is not None or self.appender.congested or fields.get("rerunnable") is False:
             await self.appender.durable(active.record.run_id)
+        if self._handing_over and name in ev.COMPLETION_EVENTS and self._hands_over_after(active, fields):
+            await self.appender.durable(active.record.run_id)  # a step boundary: stop here, to resume elsewhere
+            if active.life.interrupt("handed over at a step boundary"):
+                raise asyncio.CancelledError
+
+    def _hands_over_after(self, active: _ActiveRun, fields: dict[str, Any]) -> bool:
+        """Whether a completion ends a top-level step with more to come (after the last one,
+        the run ends here rather than be resumed elsewhere only to end)."""
+        path = fields.get("step_path")
+        workflow = self.workflows.get(active.record.workflow_id)
+        if not isinstance(path, str) or not path.isdigit() or workflow is None:
+            return False
+        return int(path) < len(workflow.steps) - 1 and not fields.get("stop", False)
 
     async def _save_session(self, active: _ActiveRun) -> None:
         record = active.record

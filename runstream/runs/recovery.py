@@ -190,6 +190,7 @@ class Recovery:
         """Runs of this owner whose log writes failed: disowned as soon as the log answers,
         so that the next scan (here or on another replica) resumes them."""
         self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
 
     async def start(self) -> None:
         await self.log.renew_lease(self.owner, self.ttl)
@@ -201,6 +202,11 @@ class Recovery:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
+
+    def wake(self, owner: str) -> None:
+        """``owner`` just handed its runs over: scan now rather than at the next beat."""
+        if owner != self.owner:
+            self._wake.set()
 
     async def release(self) -> None:
         """Hand this process's runs over to whoever starts next, at once."""
@@ -251,7 +257,12 @@ class Recovery:
 
     async def _beat(self) -> None:
         while True:
-            await asyncio.sleep(self.ttl / 3)
+            try:
+                async with asyncio.timeout(self.ttl / 3):
+                    await self._wake.wait()
+            except TimeoutError:
+                pass
+            self._wake.clear()
             try:
                 await self.log.renew_lease(self.owner, self.ttl)
                 await self.scan()

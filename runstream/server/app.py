@@ -41,12 +41,15 @@ from runstream.server.transport import DirectWebSocketProtocol
 from runstream.server.limits import DEFAULT_MAX_MESSAGE_SIZE, Counter, Limits
 from runstream.server.websocket import SocketServices, WorkflowSocket
 
-__all__ = ["Server", "DEFAULT_DATABASE_URL", "DEFAULT_MAX_MESSAGE_SIZE", "DEFAULT_SSE_HEARTBEAT", "SHUTDOWN_GRACE"]
+__all__ = ["Server", "DEFAULT_DATABASE_URL", "DEFAULT_HANDOVER_GRACE", "DEFAULT_MAX_MESSAGE_SIZE", "DEFAULT_SSE_HEARTBEAT", "SHUTDOWN_GRACE"]
 
 DEFAULT_DATABASE_URL = "sqlite:///data/runstream.db"
 DEFAULT_SSE_HEARTBEAT = 15.0
 SHUTDOWN_GRACE = 5.0
 """Seconds ``serve`` lets open HTTP streams end after SIGTERM before it cancels them."""
+DEFAULT_HANDOVER_GRACE = 10.0
+"""Seconds ``serve`` lets each run reach its next step boundary after SIGTERM before it stops
+the run mid-step (docs/deploy.md); below the lease TTL, so the lease outlasts it."""
 
 
 WS_PATH = "/workflows/ws"
@@ -100,7 +103,9 @@ class Server:
     ``Limits.from_env()``); ``max_message_size`` overrides its frame and body size.
     ``retention``: how long finished runs are kept (default ``RetentionPolicy.from_env()``:
     for ever). ``lease_ttl``: seconds after which a silent replica's runs are taken over
-    (docs/recovery.md). ``compression``: permessage-deflate for WebSocket clients that ask
+    (docs/recovery.md). ``handover_grace``: after SIGTERM, ``serve()`` lets each run finish
+    the step it is in for at most this many seconds (default ``RUNSTREAM_HANDOVER_GRACE`` or
+    10), then hands it over (docs/deploy.md). ``compression``: permessage-deflate for WebSocket clients that ask
     for it (browsers and ``websockets`` do); off by default, since each connection then
     holds ~40 KB of zlib state and every frame pays for deflate: worth it on slow links only.
     """
@@ -121,6 +126,7 @@ class Server:
         compression: bool = False,
         auth: AuthConfig | None = None,
         limits: Limits | None = None,
+        handover_grace: float | None = None,
     ) -> None:
         self.database_url = database_url or os.environ.get("RUNSTREAM_DATABASE_URL") or DEFAULT_DATABASE_URL
         self.redis_url = redis_url or os.environ.get("RUNSTREAM_REDIS_URL") or None
@@ -144,6 +150,10 @@ class Server:
         self.gate = Gate(self.manager, self.access, self.limits)
         self.client_connections = Counter(self.limits.max_connections_per_client, "connections", TooManyConnections)
         self._socket_services = SocketServices(self.authenticator, self.gate, self.limits, self.client_connections)
+        if handover_grace is None:
+            handover_grace = float(os.environ.get("RUNSTREAM_HANDOVER_GRACE") or DEFAULT_HANDOVER_GRACE)
+        self.handover_grace = handover_grace
+        self._closing_grace = 0.0  # ``serve`` sets it: its SIGTERM is a deploy, runs get their grace
         self._sockets: set[WorkflowSocket] = set()
         self.app = self._build_app(title)
 
@@ -181,7 +191,7 @@ class Server:
                     pruning.cancel()
                     await asyncio.gather(pruning, return_exceptions=True)
                 await self.drain()
-                await self.manager.close()
+                await self.manager.close(self._closing_grace)
                 await self.authenticator.close()
 
         app = _App(title=title, lifespan=lifespan)
@@ -226,7 +236,9 @@ class Server:
 
     def serve(self, host: str = "0.0.0.0", port: int = 7777, **uvicorn_options: Any) -> None:
         """Run the server in this process until SIGINT or SIGTERM, then shut down gracefully:
-        ``drain``, let HTTP streams end (``SHUTDOWN_GRACE`` s at most), leave runs to resume."""
+        ``drain``, let HTTP streams end (``SHUTDOWN_GRACE`` s at most), let runs reach their
+        next step boundary (``handover_grace`` s at most), hand them over to other replicas."""
+        self._closing_grace = self.handover_grace
         options = self.uvicorn_options(**uvicorn_options)
         server = _DrainingUvicorn(uvicorn.Config(self.app, host=host, port=port, **options), self.drain)
         server.run()
