@@ -27,6 +27,7 @@ from runstream.errors import LogWriteFailed, RunNotActive, ShuttingDown, Unknown
 from runstream.events import StoredEvent
 from runstream.fanout.base import Hub
 from runstream.log.base import EventLog, RunEnd, RunRecord, RunStatus, Session
+from runstream.logjson import RUN_ID
 from runstream.models.base import close_model
 from runstream.runs.appender import Appender
 from runstream.runs.follow import follow, follow_batches
@@ -336,6 +337,7 @@ class RunManager:
         it stopped without one). An interrupted run is not ended: it stays ``running``, to be
         resumed. Only the lifecycle cancels this task, and only once."""
         life, error = active.life, None
+        RUN_ID.set(active.record.run_id)  # this task's own context: its log lines carry the run id
         try:
             if life.begin() and body is not None:
                 await body()

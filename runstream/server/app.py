@@ -24,6 +24,7 @@ from runstream.fanout.base import Hub
 from runstream.log import open_log
 from runstream.log.base import EventLog
 from runstream.log.retention import RetentionPolicy, keep_applying
+from runstream.logjson import json_log_config, wants_json_logs
 from runstream.runs.recovery import DEFAULT_LEASE_TTL
 from runstream.runs.manager import RunManager
 from runstream.server.access import Access
@@ -232,6 +233,8 @@ class Server:
             "log_level": "info",
             "timeout_graceful_shutdown": SHUTDOWN_GRACE,
         }
+        if wants_json_logs():
+            options["log_config"] = json_log_config(str(overrides.get("log_level", options["log_level"])))
         return {**options, **overrides}
 
     def serve(self, host: str = "0.0.0.0", port: int = 7777, **uvicorn_options: Any) -> None:
