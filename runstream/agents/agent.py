@@ -21,6 +21,7 @@ from runstream.engine.io import StepInput
 from runstream.engine.serialize import to_jsonable
 from runstream.errors import ModelError, StepFailed
 from runstream.metrics import MODEL_ERRORS, MODEL_TOKENS
+from runstream.tracing import span
 from runstream.models.base import Message, Model, ToolCall, Usage
 
 __all__ = ["Agent"]
@@ -133,15 +134,17 @@ class Agent:
         usage = Usage()
         emit_content = ctx.content_emitter(ev.RUN_CONTENT, base)
         provider = self.model.provider
+        attributes = {"gen_ai.system": provider, "gen_ai.request.model": self.model.id, "runstream.run_id": ctx.run_id}
         try:
-            async for item in self.model.stream(messages, **options):
-                if isinstance(item, str):
-                    text.write(item)
-                    await emit_content(item)
-                elif isinstance(item, ToolCall):
-                    calls.append(item)
-                else:
-                    usage = item
+            with span(f"model {self.model.id}", attributes):
+                async for item in self.model.stream(messages, **options):
+                    if isinstance(item, str):
+                        text.write(item)
+                        await emit_content(item)
+                    elif isinstance(item, ToolCall):
+                        calls.append(item)
+                    else:
+                        usage = item
         except ModelError:
             MODEL_ERRORS.labels(provider).inc()
             raise
@@ -157,7 +160,8 @@ class Agent:
         error: str | None = None
         result: Any = None
         try:
-            result = await self._invoke(call, tool["tool_args"])
+            with span(f"tool {call.name}", {"runstream.run_id": ctx.run_id, "runstream.tool_call_id": call.id}):
+                result = await self._invoke(call, tool["tool_args"])
         except Exception as exc:  # reported to the model, which may recover; the run goes on
             error = f"{type(exc).__name__}: {exc}"
         duration = round(time.perf_counter() - started, 6)

@@ -24,6 +24,7 @@ from runstream.engine.io import StepInput, StepOutput
 from runstream.engine.serialize import to_jsonable
 from runstream.engine.threads import in_thread
 from runstream.errors import StepFailed
+from runstream.tracing import span
 
 __all__ = ["AgentLike", "Step", "StepBase", "as_step", "describe_error", "run_sequence"]
 
@@ -80,7 +81,8 @@ class Step(StepBase):
         if done is not None:
             return done
         await ctx.emit(ev.STEP_STARTED, {**scope.fields(), "step_path": scope.path, "rerunnable": self.rerunnable})
-        output = await self._attempts(step_input, ctx, scope)
+        with span(f"step {self.name}", {"runstream.run_id": ctx.run_id, "runstream.step_path": scope.path}):
+            output = await self._attempts(step_input, ctx, scope)
         output.step_name = self.name
         content = to_jsonable(output.content)
         # ``step_output`` is where AgentOS clients read a StepOutput event's content from

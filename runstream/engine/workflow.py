@@ -15,6 +15,7 @@ from runstream.engine.io import StepInput, StepOutput
 from runstream.engine.serialize import to_jsonable
 from runstream.engine.step import StepBase, as_step, describe_error, run_sequence
 from runstream.errors import InvalidInput
+from runstream.tracing import span
 
 __all__ = ["Workflow"]
 
@@ -77,9 +78,11 @@ class Workflow:
             input=message, additional_data=additional_data or {}, session_state=ctx.session_state
         )
         try:
-            outputs, _ = await run_sequence(
-                self.steps, step_input, ctx, lambda step, i: ctx.top_scope(step.name, i)
-            )
+            with span(f"run {self.id}", {"runstream.run_id": ctx.run_id, "runstream.workflow_id": self.id,
+                                         "runstream.session_id": ctx.session_id, "runstream.resumed": resumed}):
+                outputs, _ = await run_sequence(
+                    self.steps, step_input, ctx, lambda step, i: ctx.top_scope(step.name, i)
+                )
         except Exception as exc:  # a step's failure ends the run, never the server
             await ctx.emit(ev.WORKFLOW_ERROR, {"error": describe_error(exc), "error_type": type(exc).__name__})
             return

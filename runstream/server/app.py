@@ -41,6 +41,7 @@ from runstream.server.routes import router
 from runstream.server.transport import DirectWebSocketProtocol
 from runstream.server.limits import DEFAULT_MAX_MESSAGE_SIZE, Counter, Limits
 from runstream.server.websocket import SocketServices, WorkflowSocket
+from runstream.tracing import traced_request
 
 __all__ = ["Server", "DEFAULT_DATABASE_URL", "DEFAULT_HANDOVER_GRACE", "DEFAULT_MAX_MESSAGE_SIZE", "DEFAULT_SSE_HEARTBEAT", "SHUTDOWN_GRACE"]
 
@@ -78,17 +79,18 @@ class _App(FastAPI):
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            scope["type"] == "websocket"
-            and scope["path"] == WS_PATH
-            and self.workflows_ws is not None
-            and self.ws_skips_nothing
-        ):
-            await self.workflows_ws(WebSocket(scope, receive, send))
-        elif scope["type"] == "http" and self.max_body is not None:
-            await limit_body(super().__call__, self.max_body, scope, receive, send)
-        else:
-            await super().__call__(scope, receive, send)
+        with traced_request(scope.get("headers", [])):  # runs started here are children of its trace
+            if (
+                scope["type"] == "websocket"
+                and scope["path"] == WS_PATH
+                and self.workflows_ws is not None
+                and self.ws_skips_nothing
+            ):
+                await self.workflows_ws(WebSocket(scope, receive, send))
+            elif scope["type"] == "http" and self.max_body is not None:
+                await limit_body(super().__call__, self.max_body, scope, receive, send)
+            else:
+                await super().__call__(scope, receive, send)
 
 
 class Server:
@@ -106,8 +108,8 @@ class Server:
     for ever). ``lease_ttl``: seconds after which a silent replica's runs are taken over
     (docs/recovery.md). ``handover_grace``: after SIGTERM, ``serve()`` lets each run finish
     the step it is in for at most this many seconds (default ``RUNSTREAM_HANDOVER_GRACE`` or
-    10), then hands it over (docs/deploy.md). ``compression``: permessage-deflate for WebSocket clients that ask
-    for it (browsers and ``websockets`` do); off by default, since each connection then
+    10), then hands it over (docs/deploy.md). ``compression``: permessage-deflate for
+    WebSocket clients that ask for it (browsers and ``websockets`` do); off by default, since each connection then
     holds ~40 KB of zlib state and every frame pays for deflate: worth it on slow links only.
     """
 

@@ -37,6 +37,7 @@ from websockets.protocol import State
 
 from runstream.events import StoredEvent, ws_frame
 from runstream.server.channel import Channel, ClientLeft, received_payload
+from runstream.tracing import traced_request
 
 __all__ = ["DirectWebSocketProtocol", "shared_frame"]
 
@@ -76,7 +77,8 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
         super().handle_connect(event)
 
     async def _serve_direct(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.handler(self)
+        with traced_request(scope.get("headers", [])):  # runs started here are children of its trace
+            await self.handler(self)
 
     def peer(self) -> str:
         return self.client[0] if self.client else "unknown"
