@@ -61,7 +61,7 @@ async def measure(postgres_url: str, redis_url: str | None, runs: int, grace: fl
         await second.start()
         try:
             ids = [(await first.start_run("takeover", f"run {i}")).run_id for i in range(runs)]
-            while min([await first.log.count(r) for r in ids]) < 30:  # every run inside its first step
+            while min([await first.log.next_index(r) for r in ids]) < 30:  # every run inside its first step
                 await asyncio.sleep(0.01)
             began = time.perf_counter()
             ids = [r for r in ids if not (await first.log.get_run(r)).finished]  # type: ignore[union-attr]
