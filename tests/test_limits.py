@@ -187,3 +187,37 @@ async def test_a_reader_that_stays_behind_is_disconnected_with_a_reason(
             _, events = await read_run(good)
             assert [e["event_index"] for e in events] == list(range(len(events)))
             assert events[-1]["event"] == "WorkflowCompleted"
+
+
+def test_sse_streams_count_against_the_clients_connections(tmp_path: Path, valve: Valve) -> None:
+    limits = Limits(max_connections_per_client=1, runs_per_minute=None)
+    with jwt_server(tmp_path, [valve_workflow(valve)], limits=limits) as srv, \
+            httpx.Client(base_url=srv.http_url, timeout=30) as http:
+        run_id = http.post("/workflows/valve/runs", data={"message": "x", "background": "true"},
+                           headers=bearer(ALICE)).json()["run_id"]
+        events = f"/workflows/valve/runs/{run_id}/events"
+        with http.stream("GET", events, headers=bearer(ALICE)) as first:
+            assert first.status_code == 200
+            assert_error(http.get(events, headers=bearer(ALICE)), 429, "too_many_connections")
+            refused = http.post("/workflows/valve/runs", data={"message": "x"}, headers=bearer(BOB))  # a stream
+            assert_error(refused, 429, "too_many_connections")
+        wait_until(lambda: srv.server.client_connections.count("127.0.0.1") == 0, what="the stream to be released")
+        valve.open()
+        assert http.get(events, headers=bearer(ALICE)).status_code == 200
+        runs = http.get("/runs", headers=bearer("admin-key")).json()
+        assert [r["run_id"] for r in runs] == [run_id]  # the refused streaming start started no run
+
+
+@pytest.mark.anyio
+async def test_runs_per_minute_over_websocket_say_when_to_retry(tmp_path: Path) -> None:
+    with jwt_server(tmp_path, [demo_workflow()], limits=Limits(runs_per_minute=1)) as srv:
+        async with connect(srv.ws_url) as ws:
+            await recv(ws)
+            await send(ws, action="authenticate", token=ALICE)
+            await recv(ws)
+            await send(ws, action="start-workflow", workflow_id="demo", message="x")
+            _, events = await read_run(ws)
+            assert events[-1]["event"] == "WorkflowCompleted"
+            await send(ws, action="start-workflow", workflow_id="demo", message="x")
+            refused = await recv(ws)
+            assert refused["event"] == "error" and refused["code"] == "rate_limited" and 0 < refused["retry_after"] <= 60

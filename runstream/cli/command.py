@@ -31,7 +31,7 @@ def client_options() -> argparse.ArgumentParser:
     parser.add_argument("--url", default=os.environ.get("RUNSTREAM_URL", DEFAULT_URL),
                         help="server URL (env RUNSTREAM_URL, default %(default)s)")
     parser.add_argument("--token", default=os.environ.get("RUNSTREAM_TOKEN"),
-                        help="the server's security key (env RUNSTREAM_TOKEN)")
+                        help="the server's security key or a JWT (env RUNSTREAM_TOKEN)")
     parser.add_argument("--json", action="store_true", help="machine output: one JSON object per line")
     parser.add_argument("--transport", choices=["ws", "sse"], default="ws", help="how to follow runs")
     return parser

@@ -1,4 +1,4 @@
-"""A cap on HTTP request bodies, before any route reads them (413 ``payload_too_large``).
+"""A cap on HTTP request bodies, before any route reads them (413 ``message_too_large``).
 
 A declared ``Content-Length`` over the cap is refused at once; a chunked body is
 counted as it arrives and refused when it passes the cap, so no route ever
