@@ -392,3 +392,22 @@ def test_the_keyboard_alone_starts_and_follows_a_run(server: ConsoleServer, page
     assert page.get_attribute("#run-line", "aria-live") == "polite"
     assert page.text_content("#run-line").startswith("Completed")
     assert page.evaluate("document.activeElement.id") == "main"  # focus moved to the new view
+
+
+def test_a_workflow_with_an_input_schema_gets_a_field_for_each_property(server: ConsoleServer, page: Any) -> None:
+    page.goto(server.url + "/")
+    page.check("#wf-trip")
+    assert page.get_attribute("#field-days", "type") == "number" and page.get_attribute("#field-days", "max") == "14"
+    assert page.get_attribute("#field-by_train", "type") == "checkbox"
+    assert "(optional)" in page.text_content('label[for="field-by_train"]')
+    page.fill("#field-city", "Lyon")
+    page.evaluate("document.querySelector('#field-days').max = ''")  # let the server judge 40 days
+    page.fill("#field-days", "40")
+    page.click("#start-button")
+    page.wait_for_selector("#form-error:not([hidden])", timeout=WAIT)
+    assert page.text_content("#form-error").startswith("The input does not fit this workflow")
+    page.fill("#field-days", "3")
+    page.check("#field-by_train")
+    page.click("#start-button")
+    wait_status(page, "completed")
+    assert page.text_content("#run-output") == "3 days in Lyon by train"

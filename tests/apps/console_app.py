@@ -7,7 +7,8 @@ The ``story`` workflow is research (an agent with a tool), a parallel pair of dr
 writing (an agent). Its ``Examples`` branch streams half its text, then waits until the
 file ``CONSOLE_DIR/open`` exists (any number of runs, any number of restarts), then streams
 the rest: a test holds a run mid-text, reloads, kills the server, and lets it go on. The
-``long`` workflow streams ``N`` chunks for an input ``N`` (a 5,000-event run).
+``long`` workflow streams ``N`` chunks for an input ``N`` (a 5,000-event run); ``trip``
+takes a typed input (``Trip``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import asyncio
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
+
+from pydantic import BaseModel, Field
 
 from runstream import Agent, DemoModel, Parallel, Server, Step, StepInput, Workflow
 
@@ -58,6 +61,20 @@ async def long_text(step_input: StepInput) -> AsyncIterator[str]:
             await asyncio.sleep(0)
 
 
+class Trip(BaseModel):
+    """The ``trip`` workflow's input: the console draws a field for each."""
+
+    city: str
+    days: int = Field(ge=1, le=14)
+    by_train: bool = False
+
+
+def plan(step_input: StepInput) -> str:
+    trip = step_input.input
+    assert isinstance(trip, Trip)
+    return f"{trip.days} days in {trip.city}{' by train' if trip.by_train else ''}"
+
+
 def workflows() -> list[Workflow]:
     model = DemoModel(pace=PACE, tokens=40)
     story = Workflow(
@@ -77,7 +94,8 @@ def workflows() -> list[Workflow]:
         ],
     )
     long = Workflow(id="long", name="Long", description="Streams N chunks.", steps=[Step(name="Stream", executor=long_text)])
-    return [story, long]
+    trip = Workflow(id="trip", name="Trip", description="A typed trip request.", steps=[plan], input_schema=Trip)
+    return [story, long, trip]
 
 
 def server() -> Server:
