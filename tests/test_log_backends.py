@@ -280,6 +280,10 @@ async def test_delete_sessions_takes_their_runs_and_events_unless_one_is_running
     assert [r.run_id for r in await event_log.list_runs()] == ["r3"]
     assert await event_log.read("r3", 0, 10) == events(0, 2)
     assert await event_log.delete_sessions([]) == set()
+    await new_run(event_log, "r5", session_id="s5", status=RunStatus.QUEUED)  # it will run: busy too
+    await new_run(event_log, "r6", session_id="s6", status=RunStatus.PAUSED)  # waits for a person: deletable
+    assert await event_log.delete_sessions(["s5", "s6"]) == {"s5"}
+    assert await event_log.delete_sessions(["s6"]) == set() and await event_log.get_run("r6") is None
 
 
 async def test_a_log_written_before_sessions_had_names_gains_the_column(tmp_path: Path) -> None:
