@@ -3,7 +3,8 @@
 ``tests/agentos_compat/client_checks.py`` runs in a virtual environment of its
 own (``.venv-agno/``, built once and reused), so agno never becomes a
 dependency of runstream. It drives real servers on ephemeral ports: one open,
-one with a security key (the same calls, with ``Authorization: Bearer``).
+one with a security key and one that takes JWTs (the same calls, with
+``Authorization: Bearer <key or token>``).
 Under CI a venv that cannot be built fails the test; elsewhere it skips.
 """
 
@@ -15,14 +16,17 @@ import runpy
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import jwt
 import pytest
 
 from runstream import Server, Step, StepInput, Workflow
 from runstream import events as ev
+from runstream.server.auth import AuthConfig
 from tests.conftest import IN_CI, ROOT, serve_in_thread
 from tests.runkit import Valve, valve_workflow
 
@@ -138,13 +142,25 @@ def servers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, valve: Valve) -> It
     }
     open_server = Server(workflows=served, database_url=f"sqlite:///{tmp_path}/open.db")
     keyed_server = Server(workflows=served, database_url=f"sqlite:///{tmp_path}/keyed.db", security_key="compat-key")
-    with serve_in_thread(open_server) as opened, serve_in_thread(keyed_server) as keyed:
-        yield ({**base, "url": opened.http_url}, {**base, "url": keyed.http_url, "key": "compat-key", "walk": False})
+    secret = "compat-jwt-secret-of-32-bytes-or-more"
+    jwt_server = Server(workflows=served, database_url=f"sqlite:///{tmp_path}/jwt.db", auth=AuthConfig(jwt_secret=secret))
+    token = jwt.encode(
+        {"sub": "ana", "exp": int(time.time()) + 3600, "scopes": ["workflows:run", "sessions:read", "sessions:write"]},
+        secret, algorithm="HS256",
+    )
+    with serve_in_thread(open_server) as opened, serve_in_thread(keyed_server) as keyed, \
+            serve_in_thread(jwt_server) as jwt_served:
+        yield (
+            {**base, "url": opened.http_url},
+            {**base, "url": keyed.http_url, "key": "compat-key", "walk": False},
+            {**base, "url": jwt_served.http_url, "key": token, "walk": False},
+        )
 
 
 def test_the_agentos_client_works_against_runstream(agno_python: Path, servers: tuple[dict[str, Any], ...]) -> None:
-    report, keyed = run_checks(agno_python, *servers)
+    report, *with_auth = run_checks(agno_python, *servers)
     assert "check_every_event_parses" in report["passed"]
     emitted = {v for k, v in vars(ev).items() if k.isupper() and isinstance(v, str)}
     assert emitted - set(report["events"]) == NOT_WALKED, report["events"]
-    assert {"check_auth", "check_sessions", "check_run_workflow", "check_cancel"} <= set(keyed["passed"])
+    for keyed in with_auth:
+        assert {"check_auth", "check_sessions", "check_run_workflow", "check_cancel"} <= set(keyed["passed"])

@@ -288,6 +288,10 @@ async def main(params: dict[str, Any]) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    results = [asyncio.run(main(params)) for params in json.loads(sys.argv[1])]
+    async def every_server(servers: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        # one event loop: agno's client keeps one shared HTTP client, bound to its first loop
+        return [await main(params) for params in servers]
+
+    results = asyncio.run(every_server(json.loads(sys.argv[1])))
     print(json.dumps(results))
     sys.exit(1 if any(r["failed"] for r in results) else 0)
