@@ -19,6 +19,7 @@ import uvicorn
 
 from runstream import Server
 from tests.runkit import Valve
+from tests.waiting import wait_until
 from runstream.log import EventLog, open_log
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -67,10 +68,7 @@ def serve_in_thread(server: Server, app: Any = None, **uvicorn_options: Any) -> 
     thread = threading.Thread(target=lambda: asyncio.run(userver.serve(sockets=[sock])), daemon=True)
     thread.start()
     try:
-        deadline = 200
-        while not userver.started and thread.is_alive() and deadline:
-            threading.Event().wait(0.05)
-            deadline -= 1
+        wait_until(lambda: userver.started or not thread.is_alive(), 10, what="the test server to start")
         if not userver.started:
             raise RuntimeError("test server did not start")
         yield RunningServer(server, port)

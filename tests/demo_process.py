@@ -7,10 +7,11 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "cookbook" / "agent_os" / "workflow" / "basic_workflow.py"
@@ -32,11 +33,9 @@ def demo_server(port: int, database: Path, pace: str | None = None, log: Path | 
     out = open(log, "wb") if log else subprocess.DEVNULL
     proc = subprocess.Popen([sys.executable, str(DEMO)], env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 30
-        while not port_open(port):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"demo server did not open port {port} (exit code {proc.poll()})")
-            time.sleep(0.05)
+        wait_until(lambda: port_open(port) or proc.poll() is not None, 30, what=f"the demo server to open port {port}")
+        if proc.poll() is not None:
+            raise RuntimeError(f"demo server exited before opening port {port} (exit code {proc.poll()})")
         yield proc
     finally:
         if proc.poll() is None:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
@@ -13,7 +12,7 @@ from pydantic import BaseModel
 
 from runstream import Agent, DemoModel, Step, StepInput, Workflow
 
-__all__ = ["Topic", "Valve", "demo_workflow", "parse_sse", "schema_workflow", "until", "valve_workflow", "wait_until"]
+__all__ = ["Topic", "Valve", "demo_workflow", "parse_sse", "schema_workflow", "valve_workflow"]
 
 
 class Valve:
@@ -84,26 +83,3 @@ def parse_sse(text: str) -> list[dict[str, Any]]:
             fields["data"] = orjson.loads(fields["data"])
             events.append(fields)
     return events
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 20, what: str = "condition") -> None:
-    """Poll ``condition`` until it holds, or fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
-
-
-async def until(condition: Callable[[], Any], timeout: float = 20, what: str = "condition") -> None:
-    """``wait_until`` for async tests: ``condition`` may be sync or return an awaitable."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)

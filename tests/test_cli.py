@@ -19,7 +19,8 @@ from runstream.cli import COMMANDS
 from runstream.cli.main import build_parser, main
 from tests.conftest import ROOT, RunningServer, free_port, serve_in_thread
 from tests.cutproxy import cutting_proxy
-from tests.runkit import Valve, demo_workflow, valve_workflow, wait_until
+from tests.runkit import Valve, demo_workflow, valve_workflow
+from tests.waiting import wait_until
 
 
 

@@ -16,7 +16,8 @@ from runstream.client import Backoff, ConnectionLost, FollowCursor, SSEParser
 from runstream.errors import ProtocolError
 from tests.conftest import RunningServer, serve_in_thread
 from tests.cutproxy import cutting_proxy
-from tests.runkit import Valve, demo_workflow, until, valve_workflow
+from tests.runkit import Valve, demo_workflow, valve_workflow
+from tests.waiting import until
 
 FAST = (0.001, 0.01)
 

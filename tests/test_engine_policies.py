@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from runstream import InvalidInput, Parallel, Step, StepInput, StepOutput, Workflow
 from tests.enginekit import Event, context, first, names, run
+from tests.waiting import until
 
 pytestmark = pytest.mark.anyio
 
@@ -93,10 +94,12 @@ async def cancel_when_started(workflow: Workflow, step_name: str) -> list[Event]
     """Run ``workflow``; cancel it as soon as ``step_name`` has started; return the events."""
     events: list[Event] = []
     task = asyncio.create_task(workflow.run(context(events), "go"))
-    deadline = asyncio.get_running_loop().time() + 10
-    while not any(n == "StepStarted" and f["step_name"] == step_name for n, f in events):
-        assert not task.done() and asyncio.get_running_loop().time() < deadline, names(events)
-        await asyncio.sleep(0.001)
+
+    def started_or_done() -> bool:
+        return task.done() or any(n == "StepStarted" and f["step_name"] == step_name for n, f in events)
+
+    await until(started_or_done, 10, what=f"step {step_name!r} to start")
+    assert not task.done(), names(events)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await asyncio.wait_for(task, 5)

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as redis
@@ -13,17 +11,9 @@ import redis.asyncio as redis
 from runstream.events import StoredEvent
 from runstream.fanout.base import Subscriber
 from runstream.fanout.redis import RUN_CHANNEL, RedisHub
+from tests.waiting import until
 
 pytestmark = pytest.mark.anyio
-
-
-async def eventually(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    """Wait until ``condition()`` holds; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met before the deadline")
-        await asyncio.sleep(0.002)
 
 
 def batch(start: int, stop: int) -> list[StoredEvent]:
@@ -49,7 +39,7 @@ async def hubs(redis_url: str) -> AsyncIterator[tuple[RedisHub, RedisHub]]:
 async def remote_subscriber(hub: RedisHub, run: str) -> Subscriber:
     """Subscribe, and wait until Redis confirms (the hub then marks a gap: read the log)."""
     subscriber = hub.subscribe(run)
-    await eventually(lambda: subscriber.overflowed)
+    await until(lambda: subscriber.overflowed)
     subscriber.overflowed = False
     return subscriber
 
@@ -63,7 +53,7 @@ async def test_a_batch_published_on_one_node_reaches_the_other_nodes_subscribers
     assert list(local.buffer) == batch(0, 3)  # at once, before Redis
     a.publish(run, batch(3, 5))
     for subscriber in remote:
-        await eventually(lambda s=subscriber: len(s.buffer) == 5)  # type: ignore[misc]
+        await until(lambda s=subscriber: len(s.buffer) == 5)  # type: ignore[misc]
         assert list(subscriber.buffer) == batch(0, 5)
 
 
@@ -73,12 +63,12 @@ async def test_a_node_ignores_its_own_batches_coming_back_from_redis(hubs: tuple
     on_a = await remote_subscriber(a, first)
     on_b = await remote_subscriber(b, first)
     a.publish(first, batch(0, 2))
-    await eventually(lambda: len(on_b.buffer) == 2)
+    await until(lambda: len(on_b.buffer) == 2)
     # Redis has queued a's own batch for a before b publishes this, on the same connection:
     # once a sees b's batch, it has handled (and skipped) its own.
     marker = await remote_subscriber(a, second)
     b.publish(second, batch(0, 1))
-    await eventually(lambda: len(marker.buffer) == 1)
+    await until(lambda: len(marker.buffer) == 1)
     assert list(on_a.buffer) == batch(0, 2)
 
 
@@ -93,16 +83,16 @@ async def test_redis_channel_is_held_from_first_to_last_local_subscriber(
         [(_, count)] = await client.pubsub_numsub(RUN_CHANNEL + run)
         return int(count)
 
+    async def none_left() -> bool:
+        return await listeners() == 0
+
     try:
         first = await remote_subscriber(b, run)
         second = b.subscribe(run)
         assert await listeners() == 1
         b.unsubscribe(first)
         b.unsubscribe(second)
-        deadline = time.monotonic() + 10
-        while await listeners() != 0:
-            assert time.monotonic() < deadline, "the hub kept its Redis subscription"
-            await asyncio.sleep(0.002)
+        await until(lambda: none_left(), 10, what="the hub to drop its Redis subscription")
         assert b.subscriber_count(run) == 0
     finally:
         await client.aclose()
@@ -117,7 +107,7 @@ async def test_a_full_outbox_drops_the_oldest_batches_and_readers_see_the_gap(re
         remote = await remote_subscriber(b, run)
         for i in range(5):  # no await between: the sender task cannot run, the outbox overflows
             a.publish(run, batch(i, i + 1))
-        await eventually(lambda: len(remote.buffer) == 2)
+        await until(lambda: len(remote.buffer) == 2)
         assert list(remote.buffer) == batch(3, 5)
     finally:
         await a.close()
@@ -133,7 +123,7 @@ async def test_close_sends_what_is_still_queued(redis_url: str) -> None:
         remote = await remote_subscriber(b, run)
         a.publish(run, batch(0, 4))
         await a.close()
-        await eventually(lambda: len(remote.buffer) == 4)
+        await until(lambda: len(remote.buffer) == 4)
     finally:
         await b.close()
 
@@ -144,7 +134,7 @@ async def test_a_cancel_request_reaches_the_owner_on_another_node(hubs: tuple[Re
     cancelled: list[str] = []
     await a.serve_cancels(owner, cancelled.append)
     assert await b.request_cancel(owner, "run-1")
-    await eventually(lambda: cancelled == ["run-1"])
+    await until(lambda: cancelled == ["run-1"])
     assert await a.request_cancel(owner, "run-2")  # its own owner: no round trip through Redis
     assert cancelled == ["run-1", "run-2"]
     assert not await b.request_cancel(f"gone-{uuid.uuid4().hex}", "run-3")
@@ -166,9 +156,9 @@ async def test_after_losing_its_redis_connection_a_node_resubscribes_and_marks_t
     finally:
         await admin.aclose()
     assert killed == [1]
-    await eventually(lambda: remote.overflowed)  # resubscribed: its reader goes back to the log
+    await until(lambda: remote.overflowed)  # resubscribed: its reader goes back to the log
     a.publish(run, batch(0, 2))
-    await eventually(lambda: len(remote.buffer) == 2)
+    await until(lambda: len(remote.buffer) == 2)
     assert list(remote.buffer) == batch(0, 2)
 
 
@@ -182,5 +172,5 @@ async def test_a_malformed_message_is_skipped_and_the_node_goes_on(hubs: tuple[R
     finally:
         await client.aclose()
     a.publish(run, batch(0, 1))
-    await eventually(lambda: len(remote.buffer) == 1)
+    await until(lambda: len(remote.buffer) == 1)
     assert list(remote.buffer) == batch(0, 1)

@@ -11,6 +11,7 @@ from runstream import LocalHub, RunRecord, SQLiteLog, StoredEvent
 from runstream.log.base import RunEnd
 from runstream.runs import Appender, follow, follow_batches
 from runstream.runs.follow import PAGE
+from tests.waiting import until
 
 pytestmark = pytest.mark.anyio
 
@@ -64,7 +65,7 @@ async def test_slow_reader_overflows_its_buffer_and_reads_the_gap_from_the_log(t
     # batches of 200 events, four times the subscriber's buffer
     producer = asyncio.create_task(produce(appender, total, chunk=200))
     async for e in follow(log, hub, "r", -1):
-        subscriber = next(iter(hub._subscribers["r"]))
+        (subscriber,) = hub.subscribers("r")
         overflows += subscriber.overflowed
         largest = max(largest, len(subscriber.buffer))
         seen.append(e.index)
@@ -90,7 +91,7 @@ async def test_batches_are_gapless_pages_and_live_runs_ending_at_the_terminal_ev
         return [[e.index for e in batch] async for batch in follow_batches(log, hub, "r", 99)]
 
     reader = asyncio.create_task(read())
-    await asyncio.sleep(0.05)
+    await until(lambda: hub.subscriber_count("r") == 1, what="the reader to subscribe")
     for i in range(600, total):  # then live: 300 events in one commit, then a few per commit
         appender.add("r", event(i, total - 1), RunEnd("completed") if i == total - 1 else None)
         if i >= 900 and i % 7 == 0:

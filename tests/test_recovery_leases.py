@@ -17,7 +17,8 @@ from runstream.events import StoredEvent
 from runstream.fanout.local import LocalHub
 from runstream.log.base import EventLog
 from runstream.runs.recovery import owner_process_gone, plan_resume
-from tests.runkit import Valve, until
+from tests.runkit import Valve
+from tests.waiting import until
 
 pytestmark = pytest.mark.anyio
 

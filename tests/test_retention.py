@@ -17,7 +17,8 @@ from runstream.fanout.local import LocalHub
 from runstream.log.base import EventLog
 from runstream.runs.follow import follow
 from tests.conftest import serve_in_thread
-from tests.runkit import Valve, until
+from tests.runkit import Valve
+from tests.waiting import until
 from tests.wsclient import recv, send
 
 pytestmark = pytest.mark.anyio

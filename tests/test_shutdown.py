@@ -9,8 +9,9 @@ import pytest
 from websockets.asyncio.client import connect
 
 from runstream.events import TERMINAL_EVENTS
-from tests.apps.process import CrashableServer, until
+from tests.apps.process import CrashableServer
 from tests.apps.scenario import Follower, read_log
+from tests.waiting import until
 from tests.wsclient import recv, send
 
 pytestmark = pytest.mark.anyio
@@ -36,7 +37,7 @@ async def test_sigterm_tells_clients_and_leaves_the_run_to_resume_at_restart(tmp
         await recv(ws)
         await send(ws, action="start-workflow", workflow_id="essay", message="tides")
         listener = asyncio.create_task(follower.listen(ws))
-        await until(lambda: server.reached() and _started(follower, "write"), "the run to reach 'write'")
+        await until(lambda: server.reached() and _started(follower, "write"), what="the run to reach 'write'")
         await asyncio.to_thread(server.terminate)  # it exits by itself, with a client still connected
         await asyncio.wait_for(listener, 10)
         assert ws.close_code == 1012
@@ -70,7 +71,7 @@ async def test_a_replica_takes_over_the_run_of_a_dead_one_and_its_subscribers_se
             await recv(ws)
             await send(ws, action="start-workflow", workflow_id="essay", message="tides")
             listener = asyncio.create_task(first.listen(ws))
-            await until(lambda: owner.reached() and _started(first, "write"), "the run to reach 'write'")
+            await until(lambda: owner.reached() and _started(first, "write"), what="the run to reach 'write'")
             listener.cancel()
         replica = CrashableServer(tmp_path, lease_ttl=1.5).start()  # scans for orphans as it starts
         record, _ = await read_log(owner.database)
@@ -83,7 +84,7 @@ async def test_a_replica_takes_over_the_run_of_a_dead_one_and_its_subscribers_se
             await recv(ws)
             await send(ws, action="reconnect", run_id=record.run_id, last_event_index=second.last)
             listener = asyncio.create_task(second.listen(ws))
-            await until(lambda: bool(second.notices), "the subscription")
+            await until(lambda: bool(second.notices), what="the subscription")
             assert second.notices[0]["event"] == "subscribed"
             owner.kill()
             await asyncio.wait_for(listener, 60)

@@ -13,7 +13,8 @@ from runstream.errors import InvalidRequest
 from runstream.server.sse import plan_resume
 from tests.conftest import RunningServer, serve_in_thread
 from tests.cutproxy import cutting_proxy
-from tests.runkit import Valve, demo_workflow, parse_sse, valve_workflow, wait_until
+from tests.runkit import Valve, demo_workflow, parse_sse, valve_workflow
+from tests.waiting import wait_until
 
 
 

@@ -17,6 +17,7 @@ from runstream import Agent, DemoModel, Server, Step, Workflow
 from runstream.server.transport import DirectWebSocketProtocol
 from tests.conftest import RunningServer, serve_in_thread
 from tests.runkit import Valve, valve_workflow
+from tests.waiting import until
 from tests.wsclient import indices, read_run, recv, send
 
 pytestmark = pytest.mark.anyio
@@ -81,14 +82,12 @@ async def test_client_that_stops_reading_holds_bounded_server_memory_then_gets_e
         await recv(ws)
         await send(ws, action="start-workflow", workflow_id="big", message="go")
         async with httpx.AsyncClient(base_url=srv.http_url) as http:
-            run_id = None
-            for _ in range(600):
+
+            async def finished() -> bool:
                 runs = (await http.get("/runs", params={"workflow_id": "big"})).json()
-                if runs and runs[0]["status"] == "completed":
-                    run_id = runs[0]["run_id"]
-                    break
-                await asyncio.sleep(0.05)
-        assert run_id is not None, "the run should finish without waiting for its reader"
+                return bool(runs) and runs[0]["status"] == "completed"
+
+            await until(finished, 30, what="the run to finish without waiting for its reader")
         (socket,) = srv.server.connections
         if isinstance(socket.channel, DirectWebSocketProtocol):
             assert socket.channel.transport.get_write_buffer_size() < 1_000_000  # of the run's ~16 MB

@@ -63,3 +63,7 @@ class LocalHub:
 
     def subscriber_count(self, run_id: str) -> int:
         return len(self._subscribers.get(run_id, ()))
+
+    def subscribers(self, run_id: str) -> tuple[Subscriber, ...]:
+        """The live inboxes of ``run_id``'s readers in this process, to look at."""
+        return tuple(self._subscribers.get(run_id, ()))

@@ -2,41 +2,22 @@
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import os
 import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
 from tests.conftest import free_port
+from tests.waiting import wait_until
 
-__all__ = ["CrashableServer", "until", "wait_for"]
+__all__ = ["CrashableServer"]
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def wait_for(condition: object, what: str, timeout: float = 30.0) -> None:
-    """Poll ``condition()`` until it is true; fail with ``what`` at the deadline."""
-    deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
-
-
-async def until(condition: object, what: str, timeout: float = 30.0) -> None:
-    """``wait_for`` for async tests: polls without blocking the event loop."""
-    deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 @dataclass
@@ -76,7 +57,7 @@ class CrashableServer:
             [sys.executable, "-m", "tests.apps.crashable"], cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT
         )
         output.close()
-        wait_for(self._ready, f"the server on port {self.port} to start")
+        wait_until(self._ready, 30, what=f"the server on port {self.port} to start")
         return self
 
     def _ready(self) -> bool:

@@ -21,7 +21,8 @@ from websockets.exceptions import ConnectionClosed
 from runstream import SQLiteLog
 from runstream.events import TERMINAL_EVENTS
 from runstream.log.base import RunRecord
-from tests.apps.process import CrashableServer, until
+from tests.apps.process import CrashableServer
+from tests.waiting import until
 from tests.wsclient import parse, recv, send
 
 __all__ = ["Crash", "Crossing", "Follower", "check_crossing", "cross_crashes", "crash_inside_steps", "read_log"]
@@ -115,7 +116,7 @@ async def _session(
         if kill_when is None:
             await asyncio.wait_for(listener, 60)
             return
-        await until(lambda: kill_when() or listener.done(), "the moment to kill the server")
+        await until(lambda: kill_when() or listener.done(), what="the moment to kill the server")
         server.kill()
         await listener
 
@@ -180,7 +181,7 @@ async def crash_inside_steps(folder: Path, runs: list[tuple[str, str]]) -> list[
                 listeners.append(asyncio.create_task(follower.listen(ws)))
             await until(
                 lambda: all(server.reached(s) and _in_step(f"step:{s}", f) for s, f in zip(steps, followers)),
-                "every run to stop inside its step",
+                what="every run to stop inside its step",
             )
             server.kill()
             await asyncio.gather(*listeners)
