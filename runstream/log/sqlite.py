@@ -4,7 +4,11 @@ One writer thread owns the write connection (SQLite has one writer anyway);
 readers use their own connections on a small thread pool, so replays never
 wait behind appends. Small appends commit on the event loop's thread, on a
 connection that leaves checkpoints (copying the WAL into the database, ~5 ms)
-to the writer thread.
+to the writer thread, and that never waits for SQLite's write lock: while
+another transaction holds it (a retention prune on the writer thread, or
+another process), the append goes to the writer thread and waits there, so
+the event loop, and every client it serves, does not stall behind it
+(bench/sqlite_stall.py measures it).
 """
 
 from __future__ import annotations
@@ -111,6 +115,14 @@ commits arriving meanwhile prevent. A WAL found this large sends the next append
 the writer thread, whose commit checkpoints with no other writer in the way."""
 
 
+BUSY_TIMEOUT = 30.0
+"""Seconds a connection off the event loop waits for another writer before giving up."""
+INLINE_BUSY_TIMEOUT = 0.0
+"""The event loop's connection does not wait for another writer at all: ``append`` then
+hands the batch to the writer thread, which waits instead (bench/sqlite_stall.py sets
+this to ``BUSY_TIMEOUT`` to measure what waiting on the loop would cost)."""
+
+
 INSERT_ROWS = 128
 """Events per INSERT statement (512 parameters: within any SQLite's limit). ``executemany``
 steps once per row and lets go of the GIL each time; when the event loop is busy, every
@@ -153,9 +165,11 @@ class SQLiteLog:
         self._unchecked = 0  # WAL pages (estimated) inline commits wrote since the last checkpoint began
         self._checkpoint: Future[None] | None = None
         self._wal_large = False
+        self.inline_fallbacks = 0
+        """Small appends that found another writer in the way and went to the writer thread."""
 
-    def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
+    def _connect(self, busy_timeout: float = BUSY_TIMEOUT) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=busy_timeout)
         _enable_wal(conn)
         conn.execute("PRAGMA synchronous=NORMAL")
         with self._lock:
@@ -171,7 +185,7 @@ class SQLiteLog:
     def _inline_conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "inline", None)
         if conn is None:
-            conn = self._local.inline = self._connect()
+            conn = self._local.inline = self._connect(busy_timeout=INLINE_BUSY_TIMEOUT)
             conn.execute("PRAGMA wal_autocheckpoint=0")
         return conn
 
@@ -248,7 +262,14 @@ class SQLiteLog:
                     )
 
         if sum(len(events) for events, _ in batch.values()) <= INLINE_APPEND and not self._wal_large:
-            self._transaction(write, self._inline_conn())
+            try:
+                self._transaction(write, self._inline_conn())
+            except sqlite3.OperationalError as exc:  # BEGIN found the lock taken, or it rolled back: nothing written
+                if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY:
+                    raise
+                self.inline_fallbacks += 1
+                await self._write(write)  # wait for the other writer off the event loop
+                return
             # ~3 WAL pages a commit (2.7 measured for one 600-byte event), more for big events
             self._unchecked += sum(3 + sum(len(e.data) for e in events) // 4096 for events, _ in batch.values())
             if self._unchecked >= CHECKPOINT_PAGES and (self._checkpoint is None or self._checkpoint.done()):
