@@ -26,7 +26,8 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from runstream import Server, Step, StepInput, Workflow
 from tests.conftest import RunningServer, serve_in_thread
-from tests.runkit import parse_sse, until
+from tests.runkit import parse_sse
+from tests.waiting import until
 from tests.wsclient import TERMINAL, recv, send
 
 END_STATUS = {"WorkflowCompleted": "completed", "WorkflowError": "error", "WorkflowCancelled": "cancelled"}
