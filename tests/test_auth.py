@@ -22,7 +22,8 @@ from runstream.server.access import Access
 from runstream.server.auth import ANONYMOUS, Principal, principal_from_claims
 from tests.authkit import SECRET, bearer, jwt_server, token
 from tests.conftest import RunningServer
-from tests.runkit import Valve, demo_workflow, parse_sse, valve_workflow, wait_until
+from tests.runkit import Valve, demo_workflow, parse_sse, valve_workflow
+from tests.waiting import wait_until
 from tests.wsclient import indices, read_run, recv, send
 
 ALICE, BOB, ADMIN = token("alice"), token("bob"), token("root", scopes=["agent_os:admin"])

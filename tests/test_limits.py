@@ -18,7 +18,8 @@ from runstream.server.limits import RateWindow, check_depth
 from runstream.errors import LimitExceeded, ProtocolError
 from tests.authkit import bearer, jwt_server, token
 from tests.conftest import RunningServer
-from tests.runkit import Valve, demo_workflow, valve_workflow, wait_until
+from tests.runkit import Valve, demo_workflow, valve_workflow
+from tests.waiting import wait_until
 from tests.wsclient import read_run, recv, send
 
 ALICE, BOB, CAROL = token("alice"), token("bob"), token("carol")

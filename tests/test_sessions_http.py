@@ -9,7 +9,8 @@ import pytest
 
 from runstream import Server
 from tests.conftest import RunningServer, serve_in_thread
-from tests.runkit import Valve, demo_workflow, schema_workflow, valve_workflow, wait_until
+from tests.runkit import Valve, demo_workflow, schema_workflow, valve_workflow
+from tests.waiting import wait_until
 
 
 @pytest.fixture
