@@ -157,6 +157,7 @@ def servers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, valve: Valve) -> It
         )
 
 
+@pytest.mark.timeout(900)  # its first run builds the AgentOS venv (pip install agno and its dependencies)
 def test_the_agentos_client_works_against_runstream(agno_python: Path, servers: tuple[dict[str, Any], ...]) -> None:
     report, *with_auth = run_checks(agno_python, *servers)
     assert "check_every_event_parses" in report["passed"]
