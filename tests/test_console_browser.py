@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.apps.process import wait_for
+from tests.waiting import wait_until
 from tests.conftest import IN_CI, ROOT, free_port
 from tests.runkit import parse_sse
 
@@ -68,7 +68,7 @@ class ConsoleServer:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "tests.apps.console_app"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
             )
-        wait_for(self._ready, f"the console server on port {self.port}")
+        wait_until(self._ready, 30, what=f"the console server on port {self.port}")
         return self
 
     def _ready(self) -> bool:
@@ -249,7 +249,7 @@ def test_close_the_page_and_reopen_the_run_from_the_runs_list(server: ConsoleSer
     context = page.context
     page.close()
     server.open_gate()
-    wait_for(lambda: server.run(run_id)["status"] == "completed", "the run to end")
+    wait_until(lambda: server.run(run_id)["status"] == "completed", what="the run to end")
 
     again = context.new_page()
     again.goto(server.url + "/#/runs")
@@ -283,7 +283,7 @@ def test_killed_and_restarted_server_the_page_resumes_and_shows_the_text_once(se
 def test_replay_a_finished_run_in_a_fresh_browser(server: ConsoleServer, browser: Any) -> None:
     server.open_gate()
     run_id = server.start_run(message="rivers")
-    wait_for(lambda: server.run(run_id)["status"] == "completed", "the run to end")
+    wait_until(lambda: server.run(run_id)["status"] == "completed", what="the run to end")
     context = browser.new_context(viewport={"width": 360, "height": 800})  # a phone: one column
     page = context.new_page()
     open_run(page, server, run_id)

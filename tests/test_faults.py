@@ -20,10 +20,11 @@ from websockets.asyncio.client import connect
 from runstream import PostgresLog, Server, Step, StepInput, Workflow
 from tests.conftest import IN_CI, RunningServer, serve_in_thread
 from tests.processes import RedisServer, Replica
-from tests.runkit import Valve, until, wait_until
+from tests.runkit import Valve
+from tests.waiting import until, wait_until
 from tests.wsclient import TERMINAL, messages, recv, send
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.timeout(300)]  # each test runs real replicas through faults
 
 TOKENS = 400
 

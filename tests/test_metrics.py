@@ -19,7 +19,8 @@ from runstream.log import open_log
 from runstream.models.base import Message, Usage
 from runstream.events import StoredEvent
 from tests.conftest import RunningServer, serve_in_thread
-from tests.runkit import Valve, demo_workflow, until, valve_workflow, wait_until
+from tests.runkit import Valve, demo_workflow, valve_workflow
+from tests.waiting import until, wait_until
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 

@@ -18,7 +18,7 @@ from websockets.asyncio.client import connect
 
 from runstream import Agent, DemoModel, Server, Step, Workflow
 from tests.conftest import RunningServer, serve_in_thread
-from tests.runkit import wait_until
+from tests.waiting import wait_until
 from tests.wsclient import read_run, recv
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
