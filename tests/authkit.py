@@ -18,9 +18,10 @@ __all__ = ["SECRET", "bearer", "jwt_server", "token"]
 SECRET = "a-test-secret-of-at-least-32-bytes!"
 
 
-def token(sub: str | None = "alice", scopes: Any = "workflows:run", ttl: float = 600, secret: str = SECRET,
+def token(sub: str | None = "alice", scopes: Any = "workflows:run", ttl: float = 3600, secret: str = SECRET,
           **claims: Any) -> str:
-    """An HS256 JWT for ``sub`` with ``scopes`` (a list, or a space-separated string)."""
+    """An HS256 JWT for ``sub`` with ``scopes`` (a list, or a space-separated string); by default
+    valid for an hour, so that the tokens modules mint at import outlast a whole suite run."""
     now = time.time()
     body: dict[str, Any] = {"iat": int(now), "exp": int(now + ttl), **claims}
     if sub is not None:
