@@ -25,6 +25,8 @@ from runstream.engine import (
     as_step,
 )
 from runstream.errors import (
+    AmbiguousRunId,
+    DatabaseInUse,
     Forbidden,
     InvalidInput,
     InvalidRequest,
@@ -59,9 +61,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Agent",
+    "AmbiguousRunId",
     "AuthConfig",
     "Client",
     "Condition",
+    "DatabaseInUse",
     "DemoModel",
     "Event",
     "Forbidden",

@@ -30,7 +30,9 @@ message; programs branch on the code or the class::
     ├── ShuttingDown               shutting_down     the server takes no new runs
     ├── LogWriteFailed             log_write_failed  the event log could not be written
     ├── StepFailed                 step_failed       a step failed for good
-    └── ModelError                 model_error       a model provider refused or broke a request
+    ├── ModelError                 model_error       a model provider refused or broke a request
+    ├── DatabaseInUse              database_in_use   another server holds this SQLite file
+    └── AmbiguousRunId             ambiguous_run_id  a short run id that several runs' ids start with
 
 A new error is a class here with its own ``code`` (and a place in the tree
 above), plus its HTTP status in ``runstream.server.http_errors``; a test
@@ -67,6 +69,8 @@ __all__ = [
     "StepFailed",
     "ModelError",
     "error_class",
+    "DatabaseInUse",
+    "AmbiguousRunId",
 ]
 
 
@@ -238,6 +242,18 @@ class ModelError(RunstreamError):
     """A model provider refused or broke a request (auth, unknown model, cut stream)."""
 
     code = "model_error"
+
+
+class DatabaseInUse(RunstreamError):
+    """Another server process holds this SQLite file: two would take each other's runs over."""
+
+    code = "database_in_use"
+
+
+class AmbiguousRunId(RunstreamError):
+    """A short run id that more than one run's id starts with: give more of it."""
+
+    code = "ambiguous_run_id"
 
 
 def error_class(code: str) -> type[RunstreamError] | None:

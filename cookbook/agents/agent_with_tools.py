@@ -1,6 +1,9 @@
 """An agent with tools in a workflow: a trip planner that checks the weather and converts currency.
 
-    python cookbook/agents/agent_with_tools.py          # serves on port 7778
+    python cookbook/agents/agent_with_tools.py          # serves on 127.0.0.1:7778
+
+Its runs go to ``data/agent_with_tools.db`` at the repository root (its own
+file: two servers never share one), unless ``RUNSTREAM_DATABASE_URL`` is set.
 
 Without ``OPENAI_API_KEY`` the agent runs on the offline ``DemoModel``, which
 calls every tool its instructions name and then answers with the results;
@@ -16,6 +19,7 @@ answer's ``RunContent`` tokens.
 
 import asyncio
 import os
+from pathlib import Path
 from typing import Literal
 
 from runstream import Agent, DemoModel, OpenAIChat, Server, Step, StepInput, Workflow
@@ -81,4 +85,7 @@ trip_workflow = Workflow(
 )
 
 if __name__ == "__main__":
-    Server(workflows=[trip_workflow]).serve(port=int(os.environ.get("PORT", "7778")))
+    data = Path(__file__).resolve().parents[2] / "data"
+    database = os.environ.get("RUNSTREAM_DATABASE_URL") or f"sqlite:///{data / 'agent_with_tools.db'}"
+    port = os.environ.get("RUNSTREAM_PORT") or os.environ.get("PORT") or "7778"
+    Server(workflows=[trip_workflow], database_url=database).serve(port=int(port))

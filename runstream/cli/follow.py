@@ -9,15 +9,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+import uuid
 
+import orjson
 from rich.console import Console
 from rich.live import Live
 
 from runstream.cli.command import Command, make_client
-from runstream.cli.display import END_STATUS, RunView, render
+from runstream.cli.display import END_STATUS, RunView, ToolView, format_output, progress_line, render
 from runstream.client import Event
 
-__all__ = ["ATTACH", "REPLAY", "RUN", "follow_run"]
+__all__ = ["ATTACH", "REPLAY", "RUN", "follow_run", "resolve"]
 
 _EXIT = {"completed": 0, "error": 1, "cancelled": 2}
 
@@ -32,41 +34,82 @@ def follow_run(args: argparse.Namespace, run_id: str, console: Console) -> int:
         return 130
 
 
+class _FirstContact:
+    """Until the first event arrives, a server that cannot be reached is an error after a few
+    quick tries, not a wait through the client's whole reconnect budget (~50 s): a wrong
+    ``--url`` or a stopped server fails in about a second. Once following, drops are retried."""
+
+    tries = 3
+
+    def __init__(self) -> None:
+        self.made = False
+        self.failures = 0
+
+    def dropped(self, error: BaseException) -> None:
+        if self.made or not _unreachable(error):
+            return  # a connection was made, and dropped: the client reconnects
+        self.failures += 1
+        if self.failures >= self.tries:
+            raise error
+
+
+def _unreachable(error: BaseException) -> bool:
+    """A connection that could not be made (refused, no route, no such host, timed out)."""
+    return isinstance(error, OSError) and not isinstance(error, (ConnectionResetError, BrokenPipeError,
+                                                                 ConnectionAbortedError))
+
+
 async def _follow(args: argparse.Namespace, run_id: str, console: Console) -> int:
     if args.json:
         return await _follow_json(args, run_id)
     view = RunView(run_id)
+    contact = _FirstContact()
 
     def on_reconnect(error: BaseException, delay: float) -> None:
+        contact.dropped(error)
         view.note = f"connection lost ({type(error).__name__}); reconnecting in {delay:.1f}s"
+        if not console.is_terminal:
+            console.print(view.note, markup=False, highlight=False)
 
     async with make_client(args, on_reconnect) as client:
-        with Live(get_renderable=lambda: render(view), console=console, refresh_per_second=8):
+        if console.is_terminal:
+            with Live(get_renderable=lambda: render(view), console=console, refresh_per_second=8):
+                async for event in client.follow(run_id):
+                    contact.made = True
+                    view.add(event)
+        else:  # a pipe or CI: a plain line per step, tool call and reconnect, not a redrawn screen
             async for event in client.follow(run_id):
+                contact.made = True
                 view.add(event)
-    if not console.is_terminal:
-        console.line()  # Live leaves its last frame without a newline off a terminal
+                line = progress_line(view, event)
+                if line is not None:
+                    console.print(line, markup=False, highlight=False, soft_wrap=True)
     _summary(view, console)
     return _EXIT.get(view.status, 1)
 
 
 async def _follow_json(args: argparse.Namespace, run_id: str) -> int:
+    contact = _FirstContact()
+
     def on_reconnect(error: BaseException, delay: float) -> None:
+        contact.dropped(error)
         print(f"connection lost ({type(error).__name__}); reconnecting in {delay:.1f}s", file=sys.stderr)
 
     last: Event | None = None
     async with make_client(args, on_reconnect) as client:
         async for last in client.follow(run_id):
+            contact.made = True
             print(last.to_json(), flush=True)
     return _EXIT.get(END_STATUS.get(last.name, "") if last is not None else "", 1)
 
 
 def _summary(view: RunView, console: Console) -> None:
-    console.print(f"Run {view.run_id} {view.status} in {view.elapsed():.1f}s ({view.last_index + 1} events)")
+    console.print(f"Run {view.run_id} {view.status} in {view.elapsed():.1f}s ({view.last_index + 1} events)",
+                  highlight=False)
     if view.error:
-        console.print(f"[red]{view.error}[/]")
+        console.print(view.error, style="red", markup=False, highlight=False)
     elif view.output is not None:
-        console.print(view.output if isinstance(view.output, str) else repr(view.output), markup=False)
+        console.print(format_output(view.output), markup=False, highlight=False, soft_wrap=True)
 
 
 def _configure_run(parser: argparse.ArgumentParser) -> None:
@@ -89,18 +132,41 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _configure_run_id(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("run_id")
+    parser.add_argument("run_id", help="a run id, or a prefix of one that no other run shares")
+
+
+def resolve(args: argparse.Namespace) -> str:
+    """The full id of ``args.run_id``, a unique prefix of it as git takes one (a whole id is
+    taken as it is, without a request: following it then needs the WebSocket alone)."""
+    if _whole_id(args.run_id):
+        return str(args.run_id)
+
+    async def find() -> str:
+        async with make_client(args) as client:
+            return await client.resolve(args.run_id)
+
+    run_id: str = asyncio.run(find())
+    return run_id
+
+
+def _whole_id(text: str) -> bool:
+    try:
+        return len(text) == 36 and str(uuid.UUID(text)) == text.lower()
+    except ValueError:
+        return False
 
 
 def _attach(args: argparse.Namespace) -> int:
-    return follow_run(args, args.run_id, Console(stderr=args.json))
+    return follow_run(args, resolve(args), Console(stderr=args.json))
 
 
 def _replay(args: argparse.Namespace) -> int:
     """Every event as a line: JSON with ``--json``, else index, name and what it says."""
+    run_id = resolve(args)
+
     async def replay() -> None:
         async with make_client(args) as client:
-            async for event in client.replay(args.run_id):
+            async for event in client.replay(run_id):
                 print(event.to_json() if args.json else _line(event), flush=True)
 
     try:
@@ -114,8 +180,18 @@ def _replay(args: argparse.Namespace) -> int:
 def _line(event: Event) -> str:
     data = event.data
     what = data.get("step_name") or data.get("agent_name") or ""
-    detail = data.get("content") if event.name != "RunContent" else repr(data.get("content"))
-    detail = detail if detail is not None else data.get("error") or data.get("reason") or ""
+    tool = data.get("tool") if isinstance(data.get("tool"), dict) else None
+    if tool is not None:  # ToolCallStarted / ToolCallCompleted: name(arguments), then its duration and result
+        took = (tool.get("metrics") or {}).get("duration")
+        detail = ToolView(str(tool.get("tool_name")), tool.get("tool_args"), duration=took).describe()
+        if "result" in tool:
+            detail += f" -> {orjson.dumps(tool['result'], default=str).decode()}"
+    elif event.name == "RunContent":
+        detail = repr(data.get("content"))
+    elif data.get("content") is not None:
+        detail = data["content"] if isinstance(data["content"], str) else orjson.dumps(data["content"]).decode()
+    else:
+        detail = data.get("error") or data.get("reason") or ""
     return f"{event.index:>5} {event.name:<22} {what} {detail}".rstrip()
 
 

@@ -10,19 +10,22 @@ import httpx
 from websockets.exceptions import WebSocketException
 
 from runstream.cli.command import Command, client_options
+from runstream.cli.demo import DEMO
 from runstream.cli.follow import ATTACH, REPLAY, RUN
 from runstream.cli.retention import RETENTION
 from runstream.cli.runs import CANCEL, RUNS
 from runstream.cli.serve import SERVE
-from runstream.client import ServerError
+from runstream import __version__
+from runstream.errors import RunstreamError
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 
-COMMANDS: list[Command] = [SERVE, RUN, ATTACH, RUNS, REPLAY, CANCEL, RETENTION]
+COMMANDS: list[Command] = [SERVE, DEMO, RUN, ATTACH, RUNS, REPLAY, CANCEL, RETENTION]
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="runstream", description="Serve, start, follow and replay workflow runs.")
+    parser.add_argument("--version", action="version", version=f"runstream {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     shared = client_options()
     for command in COMMANDS:
@@ -38,7 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         status: int = args.handler(args)
-    except ServerError as exc:
+    except RunstreamError as exc:  # the server's refusal (ServerError) or the CLI's own (AmbiguousRunId...)
         print(f"error: {exc} ({exc.code})", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -36,29 +36,38 @@ def _runs(args: argparse.Namespace) -> int:
         for run in runs:
             print(orjson.dumps(run.as_dict()).decode())
         return 0
-    table = Table("workflow", "status", "started", "events")
-    table.add_column("run id", overflow="fold")
+    if not runs:
+        filtered = any(v is not None for v in (args.workflow, args.status, args.session_id, args.user_id))
+        print("no runs match" if filtered or args.offset else "no runs yet")
+        return 0
+    table = Table()
+    # an id stays whole, to be copied into `attach`, however narrow the terminal
+    table.add_column("run id", no_wrap=True, min_width=max(len(run.run_id) for run in runs))
+    for name in ("workflow", "status", "started", "events"):
+        table.add_column(name)
     for run in runs:
         started = datetime.datetime.fromtimestamp(run.created_at).strftime("%Y-%m-%d %H:%M:%S")
-        table.add_row(run.workflow_id, run.status, started, str(run.event_count), run.run_id)
+        table.add_row(run.run_id, run.workflow_id, run.status, started, str(run.event_count))
     Console().print(table)
     return 0
 
 
 def _configure_cancel(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("run_id")
+    parser.add_argument("run_id", help="a run id, or a prefix of one that no other run shares")
 
 
 def _cancel(args: argparse.Namespace) -> int:
-    async def cancel() -> None:
+    async def cancel() -> str:
         async with make_client(args) as client:
-            await client.cancel(args.run_id)
+            run_id = await client.resolve(args.run_id)
+            await client.cancel(run_id)
+            return run_id
 
-    asyncio.run(cancel())
+    run_id = asyncio.run(cancel())
     if args.json:
-        print(orjson.dumps({"run_id": args.run_id, "cancelled": True}).decode())
+        print(orjson.dumps({"run_id": run_id, "cancelled": True}).decode())
     else:
-        print(f"Cancelled run {args.run_id}; it ends with WorkflowCancelled.")
+        print(f"Cancelled run {run_id}; it ends with WorkflowCancelled.")
     return 0
 
 

@@ -12,9 +12,12 @@ from types import ModuleType
 from typing import Any
 
 import uvicorn
+from uvicorn.config import LOG_LEVELS
 
 from runstream.cli.command import Command
 from runstream.server import Server
+from runstream.server.listen import listen_address
+from runstream.server.logs import DEFAULT_LOG_LEVEL, log_level_of
 
 __all__ = ["SERVE", "load_app"]
 
@@ -45,6 +48,9 @@ def load_app(spec: str) -> Any:
 def _load_module(target: str) -> ModuleType:
     path = Path(target)
     if target.endswith(".py") or path.is_file():
+        if not path.is_file():
+            raise SystemExit(f"error: {target}: no such file")
+        sys.path.insert(0, str(path.resolve().parent))  # its sibling modules import as they would run
         module_spec = importlib.util.spec_from_file_location(path.stem, path)
         if module_spec is None or module_spec.loader is None:
             raise SystemExit(f"error: cannot load {target}")
@@ -58,8 +64,10 @@ def _load_module(target: str) -> ModuleType:
 
 def _configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("app", help="module:attribute or path/to/file.py holding a Server (`server` or `app`)")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=7777)
+    parser.add_argument("--host", help="default RUNSTREAM_HOST, HOST or 127.0.0.1")
+    parser.add_argument("--port", type=int, help="default RUNSTREAM_PORT, PORT or 7777")
+    parser.add_argument("--log-level", choices=list(LOG_LEVELS),
+                        help=f"default RUNSTREAM_LOG_LEVEL or {DEFAULT_LOG_LEVEL}")
     parser.add_argument("--database-url", help="sqlite:///PATH or postgresql://... (sets RUNSTREAM_DATABASE_URL "
                         "before APP is loaded, so it applies to servers that do not set their own)")
 
@@ -67,11 +75,14 @@ def _configure(parser: argparse.ArgumentParser) -> None:
 def _serve(args: argparse.Namespace) -> int:
     if args.database_url:
         os.environ["RUNSTREAM_DATABASE_URL"] = args.database_url
+    if args.log_level:
+        os.environ["RUNSTREAM_LOG_LEVEL"] = args.log_level  # for the app's own `serve()`, if it calls one
     app = load_app(args.app)
     if isinstance(app, Server):
-        app.serve(host=args.host, port=args.port)
+        app.serve(host=args.host, port=args.port, log_level=args.log_level)
     else:
-        uvicorn.run(app, host=args.host, port=args.port)
+        host, port = listen_address(args.host, args.port)
+        uvicorn.run(app, host=host, port=port, log_level=log_level_of(args.log_level))
     return 0
 
 

@@ -22,6 +22,7 @@ from runstream.client.http import http_client, raise_for_error
 from runstream.client.run import Run
 from runstream.client.sse import sse_events
 from runstream.client.ws import ws_events
+from runstream.errors import AmbiguousRunId, UnknownRun
 
 if TYPE_CHECKING:
     from runstream.client.sync import SyncClient
@@ -114,12 +115,27 @@ class Client:
         user_id: str | None = None,
         limit: int = 50,
         offset: int = 0,
+        run_id_prefix: str | None = None,
     ) -> list[Run]:
         """Runs, newest first, filtered and paginated by the server."""
         params = {"workflow_id": workflow_id, "status": status, "session_id": session_id, "user_id": user_id,
-                  "limit": limit, "offset": offset}
+                  "limit": limit, "offset": offset, "run_id_prefix": run_id_prefix}
         rows = await self._request("GET", "/runs", params={k: v for k, v in params.items() if v is not None})
         return [Run.from_json(row) for row in rows]
+
+    async def resolve(self, run_id: str) -> str:
+        """The id of the one run whose id starts with ``run_id`` (a whole id, or a unique prefix of one);
+        ``UnknownRun`` when none does, ``AmbiguousRunId`` when several do."""
+        runs = await self.runs(run_id_prefix=run_id, limit=5)
+        exact = [r for r in runs if r.run_id == run_id]
+        if exact or len(runs) == 1:
+            found = (exact or runs)[0]
+            self._workflow_of[found.run_id] = found.workflow_id
+            return found.run_id
+        if not runs:
+            raise UnknownRun(run_id)
+        shown = ", ".join(r.run_id for r in runs[:4]) + (", ..." if len(runs) > 4 else "")
+        raise AmbiguousRunId(f"Run id {run_id} is ambiguous: {shown} all start with it; give more of it")
 
     async def cancel(self, run_id: str) -> None:
         """Cancel a running run (it ends with ``WorkflowCancelled``); ``ServerError`` if it is not running."""

@@ -11,7 +11,7 @@ __all__ = ["http_client", "raise_for_error"]
 
 def http_client(url: str, token: str | None) -> httpx.AsyncClient:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    return httpx.AsyncClient(base_url=url, headers=headers, timeout=30)
+    return httpx.AsyncClient(base_url=url, headers=headers, timeout=httpx.Timeout(30, connect=5))  # an unreachable server fails in seconds
 
 
 async def raise_for_error(response: httpx.Response) -> None:

@@ -53,6 +53,13 @@ class SyncClient:
     def runs(self, **filters: Any) -> list[Run]:
         return self._runner.run(self.client.runs(**filters))
 
+    def workflows(self) -> list[dict[str, Any]]:
+        """Every workflow the server serves, with its steps and input schema."""
+        return self._runner.run(self.client.workflows())
+
+    def resolve(self, run_id: str) -> str:
+        return self._runner.run(self.client.resolve(run_id))
+
     def cancel(self, run_id: str) -> None:
         self._runner.run(self.client.cancel(run_id))
 

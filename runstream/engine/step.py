@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import io
+import logging
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
@@ -27,6 +28,8 @@ from runstream.errors import StepFailed
 from runstream.tracing import span
 
 __all__ = ["AgentLike", "Step", "StepBase", "as_step", "describe_error", "run_sequence"]
+
+logger = logging.getLogger(__name__)
 
 
 @runtime_checkable
@@ -110,9 +113,12 @@ class Step(StepBase):
                 return await self._attempt(step_input, ctx, scope)
             except Exception as exc:
                 if attempt > self.max_retries:
+                    logger.error("run %s: step %r failed", ctx.run_id, self.name, exc_info=exc)
                     if self.max_retries:
                         raise StepFailed(f"Step '{self.name}' failed {attempt} times: {describe_error(exc)}") from exc
                     raise
+                logger.warning("run %s: step %r failed (try %d of %d); retrying", ctx.run_id, self.name,
+                               attempt, self.max_retries + 1, exc_info=exc)
                 attempt += 1
                 await ctx.emit(
                     ev.STEP_RETRY,

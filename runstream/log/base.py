@@ -176,7 +176,10 @@ class EventLog(Protocol):
         user_id: str | None = None,
         limit: int = 50,
         offset: int = 0,
-    ) -> list[RunRecord]: ...
+        run_id_prefix: str | None = None,
+    ) -> list[RunRecord]:
+        """Runs, newest first; ``run_id_prefix`` keeps those whose id starts with it (``attach de82``)."""
+        ...
 
     async def claim_run(self, run_id: str, owner: str | None, expected_owner: str | None) -> bool:
         """Take over a running run whose owner is ``expected_owner`` (``owner=None`` disowns it,

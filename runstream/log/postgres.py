@@ -189,10 +189,14 @@ class PostgresLog:
         user_id: str | None = None,
         limit: int = 50,
         offset: int = 0,
+        run_id_prefix: str | None = None,
     ) -> list[RunRecord]:
         where, values = _where(
             {"workflow_id": workflow_id, "status": status, "session_id": session_id, "user_id": user_id}
         )
+        if run_id_prefix:
+            values.append(run_id_prefix)
+            where = f"{where} AND starts_with(run_id, ${len(values)})"
         n = len(values)
         sql = (
             f"SELECT {RUN_COLUMNS} FROM runs WHERE {where} "

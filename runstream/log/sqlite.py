@@ -320,12 +320,17 @@ class SQLiteLog:
         user_id: str | None = None,
         limit: int = 50,
         offset: int = 0,
+        run_id_prefix: str | None = None,
     ) -> list[RunRecord]:
         filters = {"workflow_id": workflow_id, "status": status, "session_id": session_id, "user_id": user_id}
         used = {k: v for k, v in filters.items() if v is not None}
-        where = " AND ".join(f"{k}=?" for k in used) or "1=1"
+        clauses, values = [f"{k}=?" for k in used], list(used.values())
+        if run_id_prefix:  # a range on the primary key (BINARY collation): a prefix match that uses the index
+            clauses.append("run_id >= ? AND run_id < ?")
+            values += [run_id_prefix, run_id_prefix[:-1] + chr(ord(run_id_prefix[-1]) + 1)]
+        where = " AND ".join(clauses) or "1=1"
         sql = f"SELECT {RUN_COLUMNS} FROM runs WHERE {where} ORDER BY created_at DESC, run_id LIMIT ? OFFSET ?"
-        return await self._read(lambda c: [run_from_row(r) for r in c.execute(sql, (*used.values(), limit, offset))])
+        return await self._read(lambda c: [run_from_row(r) for r in c.execute(sql, (*values, limit, offset))])
 
     async def claim_run(self, run_id: str, owner: str | None, expected_owner: str | None) -> bool:
         def claim(c: sqlite3.Connection) -> bool:

@@ -287,7 +287,9 @@ class RunManager:
 
         async def emit_content(content: Any) -> None:
             index = self._next_index(active, name)
-            data = f'{head}{int(time.time())},"event_index":{index}{tail}"content":{dumps(content, default=str).decode()}}}'
+            now = time.time()
+            data = (f'{head}{int(now)},"created_at_ms":{int(now * 1000)},"event_index":{index}{tail}'
+                    f'"content":{dumps(content, default=str).decode()}}}')
             appender.add(run_id, StoredEvent(index, name, data))
             if appender.congested:
                 await appender.durable(run_id)
@@ -301,11 +303,15 @@ class RunManager:
             await self._save_session(active)
             end = RunEnd(status, output=fields.get("content"), error=fields.get("error"))
         index = self._next_index(active, name)
-        payload = {"event": name, **active.common, "created_at": int(time.time()), "event_index": index, **fields}
+        now = time.time()
+        payload = {"event": name, **active.common, "created_at": int(now), "created_at_ms": int(now * 1000),
+                   "event_index": index, **fields}
         event = StoredEvent(index, name, orjson.dumps(payload, default=str).decode())
         if end is not None:
             active.life.end(end.status, end.error)
         self.appender.add(active.record.run_id, event, end)
+        if name in _ANNOUNCED:
+            _announce(active, name, fields)
         # a step that must not run twice starts only once its start is logged: after a crash
         # the log then knows it may have run
         if end is not None or self.appender.congested or fields.get("rerunnable") is False:
@@ -452,6 +458,18 @@ class RunManager:
         if user_id is None:
             return len(self._active)
         return sum(1 for a in self._active.values() if a.record.user_id == user_id)
+
+
+_ANNOUNCED = frozenset({ev.WORKFLOW_STARTED, ev.WORKFLOW_RESUMED})
+
+
+def _announce(active: _ActiveRun, name: str, fields: dict[str, Any]) -> None:
+    """A line in the server's log when a run starts or resumes (its end is the lifecycle's to log)."""
+    run = f"run {active.record.run_id} of {active.record.workflow_id}"
+    if name == ev.WORKFLOW_STARTED:
+        logger.info("%s started", run)
+    else:
+        logger.info("%s resumed at event %d", run, active.next_index - 1)
 
 
 def _lost(error: str) -> dict[str, Any]:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import os
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -18,11 +20,13 @@ from uvicorn.middleware.message_logger import MessageLoggerMiddleware
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from runstream.engine.workflow import Workflow
-from runstream.errors import TooManyConnections
+from runstream.errors import DatabaseInUse, TooManyConnections
 from runstream.fanout import open_hub
 from runstream.fanout.base import Hub
 from runstream.log import open_log
 from runstream.log.base import EventLog
+from runstream.log.lock import DatabaseLock
+from runstream.log.sqlite import SQLiteLog
 from runstream.log.retention import RetentionPolicy, keep_applying
 from runstream.logjson import json_log_config, wants_json_logs
 from runstream.runs.recovery import DEFAULT_LEASE_TTL
@@ -37,6 +41,10 @@ from runstream.server.health import health_router
 from runstream.server.http_errors import install_error_handlers
 from runstream.server import config, sessions
 from runstream.server.metrics import metrics_router
+from runstream.server.cors import cors_origins_from_env, install_cors
+from runstream.server.docs import install_docs
+from runstream.server.listen import bind, listen_address
+from runstream.server.logs import banner, log_config, log_level_of
 from runstream.server.routes import router
 from runstream.server.transport import DirectWebSocketProtocol
 from runstream.server.limits import DEFAULT_MAX_MESSAGE_SIZE, Counter, Limits
@@ -55,6 +63,8 @@ the run mid-step (docs/deploy.md); below the lease TTL, so the lease outlasts it
 
 
 WS_PATH = "/workflows/ws"
+
+logger = logging.getLogger("runstream.server")
 
 
 _UVICORN_WRAPPERS = (ProxyHeadersMiddleware, MessageLoggerMiddleware)
@@ -111,6 +121,8 @@ class Server:
     10), then hands it over (docs/deploy.md). ``compression``: permessage-deflate for
     WebSocket clients that ask for it (browsers and ``websockets`` do); off by default, since each connection then
     holds ~40 KB of zlib state and every frame pays for deflate: worth it on slow links only.
+    ``cors_origins``: browser origins (``["https://app.example"]``, or ``["*"]``) that may call the
+    HTTP API from pages of their own (default ``RUNSTREAM_CORS_ORIGINS``, comma-separated; none).
     """
 
     def __init__(
@@ -130,7 +142,10 @@ class Server:
         auth: AuthConfig | None = None,
         limits: Limits | None = None,
         handover_grace: float | None = None,
+        cors_origins: Sequence[str] | None = None,
     ) -> None:
+        self.cors_origins = list(cors_origins) if cors_origins is not None else cors_origins_from_env()
+        """Browser origins allowed to call the HTTP API from another origin; none by default."""
         self.database_url = database_url or os.environ.get("RUNSTREAM_DATABASE_URL") or DEFAULT_DATABASE_URL
         self.redis_url = redis_url or os.environ.get("RUNSTREAM_REDIS_URL") or None
         if auth is None:
@@ -158,12 +173,24 @@ class Server:
         self.handover_grace = handover_grace
         self._closing_grace = 0.0  # ``serve`` sets it: its SIGTERM is a deploy, runs get their grace
         self._sockets: set[WorkflowSocket] = set()
+        log_path = self.manager.log.path if isinstance(self.manager.log, SQLiteLog) else ":memory:"
+        self._database_lock = DatabaseLock(log_path) if log_path != ":memory:" else None
+        """One server per SQLite file: held from start-up to shutdown (``runstream.log.lock``)."""
         self.app = self._build_app(title)
 
     @property
     def connections(self) -> frozenset[WorkflowSocket]:
         """The ``/workflows/ws`` connections open now (each with its ``channel``)."""
         return frozenset(self._sockets)
+
+    def hold_database(self) -> None:
+        """Take this server's SQLite file for itself; ``DatabaseInUse`` if another process has it."""
+        if self._database_lock is not None:
+            self._database_lock.acquire()
+
+    def release_database(self) -> None:
+        if self._database_lock is not None:
+            self._database_lock.release()
 
     async def drain(self) -> None:
         """Begin a graceful shutdown: take no new runs, and send every WebSocket client
@@ -183,7 +210,12 @@ class Server:
     def _build_app(self, title: str) -> _App:
         @asynccontextmanager
         async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-            await self.manager.start()
+            self.hold_database()
+            try:
+                await self.manager.start()
+            except BaseException:
+                self.release_database()
+                raise
             pruning = None
             if self.retention.keep_days is not None:
                 pruning = asyncio.create_task(keep_applying(self.manager.log, self.retention))
@@ -196,11 +228,14 @@ class Server:
                 await self.drain()
                 await self.manager.close(self._closing_grace)
                 await self.authenticator.close()
+                self.release_database()
 
-        app = _App(title=title, lifespan=lifespan)
+        app = _App(title=title, lifespan=lifespan, docs_url=None, redoc_url=None)
         app.state.server = self
         app.max_body = self.limits.max_message_size
         install_error_handlers(app)
+        install_cors(app, self.cors_origins)
+        install_docs(app)
         app.include_router(router)
         app.include_router(health_router)
         app.include_router(metrics_router)
@@ -223,41 +258,79 @@ class Server:
         finally:
             self._sockets.discard(connection)
 
-    def uvicorn_options(self, **overrides: Any) -> dict[str, Any]:
+    def uvicorn_options(self, log_level: str | None = None, **overrides: Any) -> dict[str, Any]:
         """uvicorn settings this server needs (its WebSocket transport, frame size limit,
-        compression), then ``overrides``."""
+        compression, loggers that print runstream's lines at ``log_level``: see
+        ``runstream.server.logs``), then ``overrides``."""
+        level = log_level_of(log_level)
         options: dict[str, Any] = {
             "ws": functools.partial(
                 DirectWebSocketProtocol, path=WS_PATH, handler=self._serve_socket, direct=self._serves_directly
             ),
             "ws_max_size": self.max_message_size,
             "ws_per_message_deflate": self.compression,
-            "log_level": "info",
+            "log_level": level,
+            "log_config": log_config(level),
             "timeout_graceful_shutdown": SHUTDOWN_GRACE,
         }
         if wants_json_logs():
             options["log_config"] = json_log_config(str(overrides.get("log_level", options["log_level"])))
         return {**options, **overrides}
 
-    def serve(self, host: str = "0.0.0.0", port: int = 7777, **uvicorn_options: Any) -> None:
-        """Run the server in this process until SIGINT or SIGTERM, then shut down gracefully:
+    def serve(
+        self, host: str | None = None, port: int | None = None, log_level: str | None = None, **uvicorn_options: Any
+    ) -> None:
+        """Run the server in this process until Ctrl-C or SIGTERM, then shut down gracefully:
         ``drain``, let HTTP streams end (``SHUTDOWN_GRACE`` s at most), let runs reach their
-        next step boundary (``handover_grace`` s at most), hand them over to other replicas."""
+        next step boundary (``handover_grace`` s at most), hand them over to other replicas.
+
+        ``host``/``port``: else ``RUNSTREAM_HOST``/``RUNSTREAM_PORT``, else ``HOST``/``PORT``, else
+        ``127.0.0.1:7777`` (``runstream.server.listen``). The port is bound and the SQLite file
+        locked before the database is opened: a busy port or a database another server holds
+        ends the process at once with a message and exit status 1."""
         self._closing_grace = self.handover_grace
-        options = self.uvicorn_options(**uvicorn_options)
-        server = _DrainingUvicorn(uvicorn.Config(self.app, host=host, port=port, **options), self.drain)
-        server.run()
+        host, port = listen_address(host, port)
+        sock = bind(host, port)
+        try:
+            self.hold_database()
+        except DatabaseInUse as exc:
+            sock.close()
+            raise SystemExit(f"error: {exc}") from None
+        options = self.uvicorn_options(log_level, **uvicorn_options)
+        config = uvicorn.Config(self.app, host=host, port=port, **options)
+        server = _DrainingUvicorn(config, self.drain, lambda: logger.info("%s", self._banner(host, port)))
+        try:
+            server.run(sockets=[sock])
+        except KeyboardInterrupt:  # Ctrl-C: uvicorn has shut down gracefully and re-raised it
+            pass
+        finally:
+            sock.close()
+            self.release_database()
         if not server.started:
-            raise SystemExit(3)  # as uvicorn.run: the app or the socket failed to start
+            raise SystemExit(3)  # as uvicorn.run: the app failed to start
+
+    def _banner(self, host: str, port: int) -> str:
+        has_console = any(getattr(route, "path", None) == "/" for route in self.app.routes)
+        log = self.manager.log
+        database = f"SQLite {Path(log.path).resolve()}" if isinstance(log, SQLiteLog) else self.database_url
+        return banner(self.manager.workflows, database, host, port, has_console)
 
 
 class _DrainingUvicorn(uvicorn.Server):
     """uvicorn closes WebSockets (1012) before the app's shutdown runs; this lets the app
     say goodbye first."""
 
-    def __init__(self, config: uvicorn.Config, drain: Callable[[], Awaitable[None]]) -> None:
+    def __init__(
+        self, config: uvicorn.Config, drain: Callable[[], Awaitable[None]], on_started: Callable[[], None]
+    ) -> None:
         super().__init__(config)
         self._drain = drain
+        self._on_started = on_started
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started:
+            self._on_started()
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         await self._drain()

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from runstream.runs.manager import RunManager
+from runstream.server.schemas import Health
 
 __all__ = ["READY_TIMEOUT", "health_router"]
 
@@ -23,7 +24,7 @@ READY_TIMEOUT = 2.0
 health_router = APIRouter(tags=["health"])
 
 
-@health_router.get("/health")
+@health_router.get("/health", response_model=Health)
 async def health() -> dict[str, str]:
     """Alive: the process serves HTTP (it may still be draining or without its database)."""
     return {"status": "ok"}

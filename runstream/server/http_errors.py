@@ -18,6 +18,8 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from runstream.errors import (
+    AmbiguousRunId,
+    DatabaseInUse,
     AuthConfigError,
     Forbidden,
     IdleTimeout,
@@ -74,6 +76,8 @@ STATUS: dict[type[RunstreamError], int] = {
     LogWriteFailed: 503,
     StepFailed: 500,
     ModelError: 502,
+    DatabaseInUse: 503,
+    AmbiguousRunId: 409,
 }
 """The HTTP status of each error class; an error not listed (nor its bases) is a 500."""
 

@@ -25,6 +25,7 @@ from runstream.server.gate import Gate
 from runstream.errors import InvalidRequest
 from runstream.server.http_errors import error_responses
 from runstream.server.limits import check_depth
+from runstream.server.schemas import Cancelled, RunBody, WorkflowSummary
 from runstream.server.sse import plan_resume, sse_response
 
 __all__ = ["RunRequest", "router"]
@@ -53,6 +54,14 @@ MAX_OFFSET = 2**31 - 1
 
 _SSE: dict[int | str, dict[str, Any]] = {200: {"content": {"text/event-stream": {}}, "description": "SSE: `id: <event_index>`, `event: <name>`, `data: <json>`"},
         204: {"description": "A finished run has no event after `last_event_index`"}}
+
+
+_STARTED: dict[int | str, dict[str, Any]] = {
+    200: {"model": RunBody, "content": {"text/event-stream": {}},
+          "description": "`stream` (default): SSE of the run's events. Neither `stream` nor `background`: "
+                         "the finished run, as JSON"},
+    202: {"model": RunBody, "description": "With `background`: the run, at once"},
+}
 
 
 class RunRequest(BaseModel):
@@ -132,21 +141,22 @@ def run_body(run: RunRecord) -> dict[str, Any]:
     return {**run.as_dict(), "content": run.output}
 
 
-@api.get("/workflows")
+@api.get("/workflows", response_model=list[WorkflowSummary])
 async def list_workflows(request: Request, principal: Caller) -> list[dict[str, Any]]:
     """Every workflow served that the caller may read, with its steps and input schema."""
     access = gate_of(request).access
     return [w.describe() for w in manager_of(request).workflows.values() if access.allowed(principal, "read", w.id)]
 
 
-@api.get("/workflows/{workflow_id}", responses=error_responses(404))
+@api.get("/workflows/{workflow_id}", response_model=WorkflowSummary, responses=error_responses(404))
 async def get_workflow(workflow_id: str, request: Request, principal: Caller) -> dict[str, Any]:
     workflow = manager_of(request).workflow(workflow_id)
     gate_of(request).access.require(principal, "read", workflow_id)
     return workflow.describe()
 
 
-@api.post("/workflows/{workflow_id}/runs", responses={**_SSE, **error_responses(404, 422, 503)}, openapi_extra=_RUN_BODY)
+@api.post("/workflows/{workflow_id}/runs", responses={**_SSE, **_STARTED, **error_responses(404, 422, 503)},
+          openapi_extra=_RUN_BODY)
 async def start_run(workflow_id: str, request: Request, principal: Caller) -> Response:
     """Start a run. ``stream`` (default): SSE of its events. ``background``: 202 with the run
     at once. Neither: wait for the end and answer with the run, its output and its metrics."""
@@ -250,7 +260,7 @@ def stream_token_body(request: Request, principal: Principal, run: RunRecord) ->
             "events_url": url}
 
 
-@api.post("/workflows/{workflow_id}/runs/{run_id}/cancel", responses=error_responses(404, 409))
+@api.post("/workflows/{workflow_id}/runs/{run_id}/cancel", response_model=Cancelled, responses=error_responses(404, 409))
 async def cancel_run(workflow_id: str, run_id: str, request: Request, principal: Caller) -> dict[str, Any]:
     """Cancel a run; it ends with one ``WorkflowCancelled``. A repeated cancel while it is
     under way answers the same, with ``already_requested``. 409 once it has ended."""
@@ -266,7 +276,7 @@ Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET)]
 
 async def listed_runs(
     request: Request, principal: Principal, workflow_id: str | None, status: str | None, session_id: str | None,
-    user_id: str | None, limit: int, offset: int,
+    user_id: str | None, limit: int, offset: int, run_id_prefix: str | None = None,
 ) -> list[dict[str, Any]]:
     """Runs the caller may see, newest first: under isolation, its own only."""
     access = gate_of(request).access
@@ -274,11 +284,13 @@ async def listed_runs(
     nothing, user_id = access.list_filter(principal, user_id)
     if nothing:
         return []
-    runs = await manager_of(request).log.list_runs(workflow_id, status, session_id, user_id, limit, offset)
+    runs = await manager_of(request).log.list_runs(
+        workflow_id, status, session_id, user_id, limit, offset, run_id_prefix=run_id_prefix
+    )
     return [run_body(r) for r in runs]
 
 
-@api.get("/workflows/{workflow_id}/runs", responses=error_responses(404, 422))
+@api.get("/workflows/{workflow_id}/runs", response_model=list[RunBody], responses=error_responses(404, 422))
 async def list_workflow_runs(
     workflow_id: str, request: Request, principal: Caller, status: Filter = None, session_id: Filter = None,
     user_id: Filter = None, limit: Limit = 50, offset: Offset = 0,
@@ -288,21 +300,24 @@ async def list_workflow_runs(
     return await listed_runs(request, principal, workflow_id, status, session_id, user_id, limit, offset)
 
 
-@api.get("/workflows/{workflow_id}/runs/{run_id}", responses=error_responses(404))
+@api.get("/workflows/{workflow_id}/runs/{run_id}", response_model=RunBody, responses=error_responses(404))
 async def get_workflow_run(workflow_id: str, run_id: str, request: Request, principal: Caller) -> dict[str, Any]:
     return run_body(await run_of(request, principal, workflow_id, run_id))
 
 
-@api.get("/runs", responses=error_responses(422))
+@api.get("/runs", response_model=list[RunBody], responses=error_responses(422))
 async def list_runs(
     request: Request, principal: Caller, workflow_id: Filter = None, status: Filter = None,
     session_id: Filter = None, user_id: Filter = None, limit: Limit = 50, offset: Offset = 0,
+    run_id_prefix: Annotated[str | None, Query(min_length=1, description="Runs whose id starts with it")] = None,
 ) -> list[dict[str, Any]]:
-    """Runs of every workflow (not in AgentOS): what ``runstream runs`` shows."""
-    return await listed_runs(request, principal, workflow_id, status, session_id, user_id, limit, offset)
+    """Runs of every workflow (not in AgentOS): what ``runstream runs`` shows; ``run_id_prefix``
+    finds the run a short id names (``runstream attach de82bac8``)."""
+    return await listed_runs(request, principal, workflow_id, status, session_id, user_id, limit, offset,
+                             run_id_prefix)
 
 
-@api.get("/runs/{run_id}", responses=error_responses(404))
+@api.get("/runs/{run_id}", response_model=RunBody, responses=error_responses(404))
 async def get_run(run_id: str, request: Request, principal: Caller) -> dict[str, Any]:
     """A run by id alone (not in AgentOS), for clients that know no workflow id."""
     return run_body(await gate_of(request).run(principal, run_id))

@@ -1,0 +1,69 @@
+"""The response bodies of the HTTP routes as pydantic models, so ``/openapi.json`` types them.
+
+They describe the JSON the routes already send; they change none of it. Each
+allows extra keys, so a field added to a route's answer is passed on (and
+should then be added here), never silently dropped.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+__all__ = ["Cancelled", "Health", "RunBody", "StepSummary", "WorkflowSummary"]
+
+
+class _Open(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class Health(_Open):
+    """``GET /health``: ``{"status": "ok"}`` while the process serves."""
+
+    status: str
+
+
+class StepSummary(_Open):
+    name: str
+    type: str
+    """The step's kind: ``Step``, ``Parallel``, ``Condition``, ``Loop``, ``Router``, ``Steps``."""
+
+
+class WorkflowSummary(_Open):
+    """A served workflow: its id (what runs are started with), steps and input schema."""
+
+    id: str
+    name: str
+    description: str | None = None
+    steps: list[StepSummary]
+    input_schema: dict[str, Any] | None = None
+    """The JSON schema a run's input must match, when the workflow declares one."""
+
+
+class RunBody(_Open):
+    """A run: where it stands (``running``, ``completed``, ``error``, ``cancelled``) and what it produced."""
+
+    run_id: str
+    workflow_id: str
+    workflow_name: str | None = None
+    session_id: str | None = None
+    user_id: str | None = None
+    status: str
+    input: Any = None
+    output: Any = None
+    error: str | None = None
+    created_at: float
+    """Epoch seconds."""
+    updated_at: float
+    event_count: int
+    """How many events the run's log holds: the next ``event_index`` is this number."""
+    content: Any = None
+    """``output`` again, as AgentOS names it."""
+
+
+class Cancelled(_Open):
+    """``POST .../cancel``: the run was told to stop; it ends with ``WorkflowCancelled``."""
+
+    run_id: str
+    cancelled: bool
