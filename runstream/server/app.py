@@ -44,7 +44,7 @@ from runstream.server.metrics import metrics_router
 from runstream.server.cors import cors_origins_from_env, install_cors
 from runstream.server.docs import install_docs
 from runstream.server.listen import bind, listen_address
-from runstream.server.logs import banner, log_config, log_level_of
+from runstream.server.logs import attach_runstream_handler, banner, log_config, log_level_of
 from runstream.server.routes import router
 from runstream.server.transport import DirectWebSocketProtocol
 from runstream.server.limits import DEFAULT_MAX_MESSAGE_SIZE, Counter, Limits
@@ -173,6 +173,7 @@ class Server:
         self.handover_grace = handover_grace
         self._closing_grace = 0.0  # ``serve`` sets it: its SIGTERM is a deploy, runs get their grace
         self._sockets: set[WorkflowSocket] = set()
+        self._log_level: str | None = None
         log_path = self.manager.log.path if isinstance(self.manager.log, SQLiteLog) else ":memory:"
         self._database_lock = DatabaseLock(log_path) if log_path != ":memory:" else None
         """One server per SQLite file: held from start-up to shutdown (``runstream.log.lock``)."""
@@ -210,6 +211,8 @@ class Server:
     def _build_app(self, title: str) -> _App:
         @asynccontextmanager
         async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+            if self._log_level is not None and not wants_json_logs():  # served with uvicorn_options()
+                attach_runstream_handler(self._log_level)
             self.hold_database()
             try:
                 await self.manager.start()
@@ -263,6 +266,7 @@ class Server:
         compression, loggers that print runstream's lines at ``log_level``: see
         ``runstream.server.logs``), then ``overrides``."""
         level = log_level_of(log_level)
+        self._log_level = level  # the lifespan then prints runstream's own lines at it
         options: dict[str, Any] = {
             "ws": functools.partial(
                 DirectWebSocketProtocol, path=WS_PATH, handler=self._serve_socket, direct=self._serves_directly

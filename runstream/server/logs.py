@@ -9,6 +9,7 @@ level ``--log-level`` / ``RUNSTREAM_LOG_LEVEL`` names (``info`` by default).
 from __future__ import annotations
 
 import copy
+import logging
 import os
 import sys
 from collections.abc import Iterable
@@ -17,8 +18,9 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from uvicorn.config import LOG_LEVELS, LOGGING_CONFIG
+from uvicorn.logging import DefaultFormatter
 
-__all__ = ["DEFAULT_LOG_LEVEL", "banner", "log_config", "log_level_of"]
+__all__ = ["DEFAULT_LOG_LEVEL", "attach_runstream_handler", "banner", "log_config", "log_level_of"]
 
 DEFAULT_LOG_LEVEL = "info"
 
@@ -32,11 +34,24 @@ def log_level_of(level: str | None = None) -> str:
 
 
 def log_config(level: str) -> dict[str, Any]:
-    """uvicorn's logging configuration plus a ``runstream`` logger at ``level``, printed as uvicorn's are."""
-    config = copy.deepcopy(LOGGING_CONFIG)
-    # propagates too, so handlers on the root logger (an app's own, pytest's caplog) see runstream's records
-    config["loggers"]["runstream"] = {"handlers": ["default"], "level": LOG_LEVELS[level], "propagate": True}
-    return config
+    """uvicorn's logging configuration, its loggers at ``level``. runstream's own logger is set up
+    by ``attach_runstream_handler`` instead: naming it here would make ``dictConfig`` reset the
+    handlers and levels of its children (``runstream.runs.lifecycle``...) that others set."""
+    return copy.deepcopy(LOGGING_CONFIG)
+
+
+def attach_runstream_handler(level: str) -> None:
+    """Print ``runstream.*`` records as uvicorn prints its own, at ``level``, once per process.
+    The records still propagate, so handlers on the root logger (an app's, pytest's) see them."""
+    logger = logging.getLogger("runstream")
+    if logger.level == logging.NOTSET:
+        logger.setLevel(LOG_LEVELS[level])
+    if any(getattr(h, "runstream_default", False) for h in logger.handlers):
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(DefaultFormatter("%(levelprefix)s %(message)s"))
+    handler.runstream_default = True  # type: ignore[attr-defined]
+    logger.addHandler(handler)
 
 
 def banner(workflows: Iterable[str], database: str, host: str, port: int, has_console: bool) -> str:
