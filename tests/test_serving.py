@@ -22,6 +22,8 @@ from tests.waiting import wait_until
 from tests.conftest import ROOT, free_port
 from tests.demo_process import DEMO
 
+pytestmark = pytest.mark.timeout(300)  # each test starts real server processes
+
 BANNER_END = "Try it from another terminal"
 
 
@@ -131,8 +133,6 @@ def test_one_server_per_sqlite_file_and_the_lock_dies_with_its_holder(tmp_path: 
 FAILING_APP = """
 from helpers import boom
 from runstream import Server, Workflow
-
-pytestmark = pytest.mark.timeout(300)  # each test starts real server processes
 
 server = Server(workflows=[Workflow(id="fails", name="Fails", steps=[boom])])
 """
