@@ -6,6 +6,7 @@ from runstream.client.errors import ConnectionLost, ServerError
 from runstream.client.event import Event
 from runstream.client.run import Run
 from runstream.client.sync import SyncClient
+from runstream.client.transcript import Transcript
 
 __all__ = [
     "DEFAULT_URL",
@@ -18,5 +19,6 @@ __all__ = [
     "SSEParser",
     "ServerError",
     "SyncClient",
+    "Transcript",
     "Transport",
 ]

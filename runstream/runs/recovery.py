@@ -27,7 +27,7 @@ import orjson
 
 from runstream.engine.io import StepOutput
 from runstream.engine.step import StepBase
-from runstream.events import COMPLETION_EVENTS, StoredEvent
+from runstream.events import COMPLETION_EVENTS, STEP_STARTED, StoredEvent
 from runstream.log.base import EventLog, RunRecord
 from runstream.metrics import LEASE_TAKEOVERS
 
@@ -56,6 +56,11 @@ class InterruptedStep:
     path: str
     name: str | None
     rerunnable: bool
+    step_id: str | None = None
+    started_at: int = 0
+    """The index of its start event."""
+    leaf: bool = True
+    """A ``Step`` (it runs again from its start, emitting all its events anew), not a composite."""
 
 
 @dataclass
@@ -85,11 +90,14 @@ class ResumePlan:
         """The fields of the ``WorkflowResumed`` event."""
         index = self.resume_index(steps)
         name = steps[index].name if index is not None else None
+        rerun = [step for step in self.interrupted if step.leaf]
         return {
             "resumed_from_step": name,
             "resumed_from_step_index": index,
             "completed_steps": len(self.completed),
             "interrupted_steps": [step.path for step in self.interrupted],
+            "superseded_step_ids": [step.step_id for step in rerun if step.step_id],
+            "supersedes_from_index": min((step.started_at for step in rerun), default=None),
             "message": f"Resumed from step {name!r}" if name else "Resumed after its last step",
         }
 
@@ -120,7 +128,14 @@ def plan_resume(events: Iterable[StoredEvent]) -> ResumePlan:
                 stop=data.get("stop", False),
             )
         else:
-            started[path] = InterruptedStep(path, data.get("step_name"), data.get("rerunnable", True))
+            started[path] = InterruptedStep(
+                path,
+                data.get("step_name"),
+                data.get("rerunnable", True),
+                step_id=data.get("step_id"),
+                started_at=event.index,
+                leaf=event.name == STEP_STARTED,
+            )
     plan.interrupted = [step for path, step in started.items() if path not in plan.completed]
     _link_children(plan.completed)
     return plan

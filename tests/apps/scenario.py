@@ -19,6 +19,8 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from runstream import SQLiteLog
+from runstream.client import Event as ClientEvent
+from runstream.client import Transcript
 from runstream.events import TERMINAL_EVENTS
 from runstream.log.base import RunRecord
 from tests.apps.process import CrashableServer
@@ -237,3 +239,23 @@ def check_crossing(c: Crossing) -> None:
                 step = event["step_name"]
                 assert c.ran[step] == crash.ran[step], f"{step} ran again after its completion was logged"
     assert len(c.resumed()) <= len(c.crashes)
+    check_text_once(c.log)
+
+
+def check_text_once(log: list[dict[str, Any]]) -> None:
+    """A client that appends each step's streamed text shows it once, even for a step a
+    resume ran again: ``WorkflowResumed`` says which earlier text it supersedes."""
+    transcript = Transcript()
+    for event in log:
+        transcript.add(ClientEvent.from_data(event))
+    for event in log:
+        if event["event"] == "StepCompleted" and isinstance(event["content"], str):
+            streamed = any(e["event"] == "RunContent" and e["step_id"] == event["step_id"] for e in log)
+            if streamed:
+                assert transcript.of(event["step_id"]) == event["content"], f"{event['step_name']}'s text shown wrong"
+    for resumed in (e for e in log if e["event"] == "WorkflowResumed"):
+        before = log[: resumed["event_index"]]
+        starts = [e for e in before if e["event"] == "StepStarted" and e["step_id"] in resumed["superseded_step_ids"]]
+        done = {e["step_id"] for e in before if e["event"] == "StepCompleted"}
+        assert not done & set(resumed["superseded_step_ids"]), "a completed step was superseded"
+        assert resumed["supersedes_from_index"] == min((e["event_index"] for e in starts), default=None)
