@@ -331,12 +331,16 @@ class RunManager:
         return int(path) < len(workflow.steps) - 1 and not fields.get("stop", False)
 
     async def _save_session(self, active: _ActiveRun) -> None:
+        """Save the session with the run's end; if the log cannot take it, the run stops as
+        for any failed write (``LogWriteFailed``) and is resumed, which saves it again."""
         record = active.record
         if record.session_id is None:
             return
-        await self.log.save_session(
-            Session(record.session_id, record.workflow_id, record.user_id, to_jsonable(active.context.session_state))
-        )
+        session = Session(record.session_id, record.workflow_id, record.user_id, to_jsonable(active.context.session_state))
+        try:
+            await self.log.save_session(session)
+        except Exception as exc:
+            raise LogWriteFailed(f"Run {record.run_id}: its session could not be saved: {exc}") from exc
 
     async def _drive(self, active: _ActiveRun, body: Callable[[], Awaitable[None]] | None) -> None:
         """Run ``body``, then log the end its lifecycle still owes (a cancel's, or an error if
