@@ -83,6 +83,7 @@ def test_the_banner_says_what_is_served_where_and_what_to_try(tmp_path: Path) ->
         assert f"SQLite {database}" in out
         assert f"ws://127.0.0.1:{served.port}/workflows/ws" in out
         assert f"http://127.0.0.1:{served.port}/docs" in out
+        assert f"console    http://127.0.0.1:{served.port}/" in out
         assert f'run content-creation-workflow --url http://127.0.0.1:{served.port} "hello"' in out
         assert httpx.get(f"{served.url}/health").status_code == 200
 

@@ -15,6 +15,7 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI, WebSocket
 from starlette.middleware.base import BaseHTTPMiddleware
+from starlette.routing import NoMatchFound
 from starlette.types import Receive, Scope, Send
 from uvicorn.middleware.message_logger import MessageLoggerMiddleware
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
@@ -314,7 +315,10 @@ class Server:
             raise SystemExit(3)  # as uvicorn.run: the app failed to start
 
     def _banner(self, host: str, port: int) -> str:
-        has_console = any(getattr(route, "path", None) == "/" for route in self.app.routes)
+        try:  # by name: routes of included routers are not listed flat in ``app.routes``
+            has_console = self.app.url_path_for("console") == "/"
+        except NoMatchFound:
+            has_console = False
         log = self.manager.log
         database = f"SQLite {Path(log.path).resolve()}" if isinstance(log, SQLiteLog) else self.database_url
         return banner(self.manager.workflows, database, host, port, has_console)
