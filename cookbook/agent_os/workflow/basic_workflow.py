@@ -18,12 +18,19 @@ import os
 import sys
 from pathlib import Path
 
-from runstream import Server
-from runstream.demo import content_creation_workflow
-
 DATA = Path(__file__).resolve().parents[3] / "data"
 
-sys.path.insert(0, str(DATA.parent))  # the repository root, for the step-kind examples below
+sys.path.insert(0, str(DATA.parent))  # the repository root: runstream itself and the step-kind examples below
+try:
+    from runstream import Server
+    from runstream.demo import content_creation_workflow
+except ModuleNotFoundError as missing:  # a Python without runstream's dependencies
+    raise SystemExit(
+        f"error: {missing.name} is not installed in this Python ({sys.executable}).\n"
+        "Install runstream first, then start the demo with the venv's Python:\n"
+        "  python3 -m venv .venv && .venv/bin/pip install -e . && "
+        ".venv/bin/python cookbook/agent_os/workflow/basic_workflow.py"
+    ) from None
 from cookbook.workflows import (  # noqa: E402
     condition,
     early_stop,
