@@ -35,6 +35,8 @@ def test_the_wheel_runs_the_demo_without_the_repository(tmp_path: Path) -> None:
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
     metadata = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
     assert "License-Expression: Apache-2.0" in metadata and "Classifier: Typing :: Typed" in metadata
+    urls = {line.split(": ", 1)[1].split(", ", 1)[0] for line in metadata.splitlines() if line.startswith("Project-URL: ")}
+    assert urls == {"Homepage", "Repository", "Documentation", "Changelog", "Issues"}, urls
 
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
