@@ -167,3 +167,28 @@ def test_delete_session_and_sessions(http: httpx.Client, valve: Valve) -> None:
     wait_until(lambda: http.get(f"/runs/{busy['run_id']}").json()["status"] == "completed", what="the run to end")
     assert http.request("DELETE", "/sessions", json=both).status_code == 204
     assert ids(http.get("/sessions").json()) == ["s3"]
+
+
+def test_response_models_type_the_schema_and_leave_the_json_as_agentos_reads_it(http: httpx.Client) -> None:
+    paths = http.get("/openapi.json").json()["paths"]
+
+    def ok(path: str, method: str = "get") -> dict[str, object]:
+        schema: dict[str, object] = paths[path][method]["responses"]["200"]["content"]["application/json"]["schema"]
+        return schema
+
+    assert ok("/sessions") == {"$ref": "#/components/schemas/SessionPage"}
+    assert ok("/sessions/{session_id}") == ok("/sessions/{session_id}/rename", "post") == {
+        "$ref": "#/components/schemas/SessionBody"}
+    assert ok("/sessions/{session_id}/runs")["items"] == {"$ref": "#/components/schemas/SessionRun"}  # type: ignore[index]
+    assert ok("/sessions/{session_id}/runs/{run_id}") == {"$ref": "#/components/schemas/SessionRun"}
+
+    run(http, "s1")
+    session = http.get("/sessions/s1").json()
+    assert list(session) == ["session_id", "session_name", "session_type", "user_id", "workflow_id", "workflow_name",
+                             "session_state", "session_data", "workflow_data", "created_at", "updated_at"]
+    assert http.get("/sessions").json()["data"] == [session]
+    assert list(http.get("/sessions").json()["meta"]) == ["page", "limit", "total_pages", "total_count", "search_time_ms"]
+    one = http.get("/sessions/s1/runs").json()[0]
+    assert list(one) == ["run_id", "run_input", "workflow_id", "workflow_name", "session_id", "user_id", "status",
+                         "content", "content_type", "metrics", "event_count", "created_at", "updated_at"]  # no nulls
+    assert isinstance(one["content"], str) and one["metrics"]["steps"]

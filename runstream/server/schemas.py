@@ -11,7 +11,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-__all__ = ["Cancelled", "Health", "RunBody", "StepSummary", "WorkflowSummary"]
+__all__ = [
+    "Cancelled", "Health", "PageMeta", "RunBody", "SessionBody", "SessionPage", "SessionRun", "StepSummary",
+    "WorkflowSummary",
+]
 
 
 class _Open(BaseModel):
@@ -67,3 +70,62 @@ class Cancelled(_Open):
 
     run_id: str
     cancelled: bool
+
+
+class SessionBody(_Open):
+    """A session as AgentOS's ``SessionSchema`` and ``WorkflowSessionDetailSchema`` read it
+    (``GET /sessions/{id}``, an item of ``GET /sessions``); absent fields are left out, not null.
+    Timestamps are ISO 8601 (UTC)."""
+
+    session_id: str
+    session_name: str
+    session_type: str
+    """Always ``workflow``."""
+    user_id: str | None = None
+    workflow_id: str | None = None
+    workflow_name: str | None = None
+    session_state: dict[str, Any] | None = None
+    session_data: dict[str, Any] | None = None
+    """``{"session_state": ...}``, where AgentOS's client reads the state from."""
+    workflow_data: dict[str, Any] | None = None
+    created_at: str
+    updated_at: str
+
+
+class PageMeta(_Open):
+    page: int
+    limit: int
+    total_pages: int
+    total_count: int
+    search_time_ms: float
+
+
+class SessionPage(_Open):
+    """``GET /sessions``: one page of sessions, as AgentOS's paginated answer."""
+
+    data: list[SessionBody]
+    meta: PageMeta
+
+
+class SessionRun(_Open):
+    """A run as AgentOS's ``WorkflowRunSchema`` reads it (``GET /sessions/{id}/runs``): status
+    upper case (``PENDING``, ``RUNNING``, ``COMPLETED``, ``CANCELLED``, ``ERROR``), timestamps
+    ISO 8601; absent fields are left out, not null."""
+
+    run_id: str
+    run_input: str | None = None
+    workflow_id: str
+    workflow_name: str | None = None
+    session_id: str | None = None
+    user_id: str | None = None
+    status: str
+    cancellation_stage: str | None = None
+    content: str | dict[str, Any] | None = None
+    """A string or an object (AgentOS's client rejects anything else); other outputs are sent as JSON text."""
+    content_type: str | None = None
+    metrics: dict[str, Any]
+    """The run's ``WorkflowMetrics`` (``steps`` keyed by step name), ``{}`` until it completes."""
+    error: str | None = None
+    event_count: int
+    created_at: str
+    updated_at: str

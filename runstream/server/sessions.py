@@ -3,7 +3,9 @@ and ``WorkflowRunSchema``), so that its Python client reads them unchanged.
 
 A session is created with its first run and holds the runs that share its id;
 every session here is a workflow session. Timestamps are ISO 8601 (UTC), run
-statuses upper case, as AgentOS sends them.
+statuses upper case, as AgentOS sends them. The response models (``runstream.server.schemas``)
+type ``/openapi.json``; ``response_model_exclude_unset`` keeps the JSON as built here, absent
+fields left out rather than sent as null.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from runstream.log.base import SESSION_SORT_KEYS, RunRecord, RunStatus, Session,
 from runstream.runs.manager import RunManager
 from runstream.server.config import check_db_id
 from runstream.server.http_errors import error_responses
+from runstream.server.schemas import SessionBody, SessionPage, SessionRun
 from runstream.server.auth import Principal
 from runstream.server.routes import Caller, authenticate, manager_of
 
@@ -154,7 +157,8 @@ async def session_of(
     return session
 
 
-@router.get("/sessions", responses=error_responses(404, 422))
+@router.get("/sessions", response_model=SessionPage,
+             response_model_exclude_unset=True, responses=error_responses(404, 422))
 async def list_sessions(
     request: Request,
     principal: Caller,
@@ -192,7 +196,8 @@ async def list_sessions(
     }
 
 
-@router.get("/sessions/{session_id}", responses=error_responses(404, 422))
+@router.get("/sessions/{session_id}", response_model=SessionBody,
+             response_model_exclude_unset=True, responses=error_responses(404, 422))
 async def get_session(
     session_id: str, request: Request, principal: Caller, session_type: TypeFilter = None, user_id: UserFilter = None,
     db_id: DbId = None,
@@ -232,7 +237,8 @@ async def _session_runs(manager: RunManager, session_id: str) -> list[RunRecord]
             return runs[::-1]
 
 
-@router.get("/sessions/{session_id}/runs", responses=error_responses(404, 422))
+@router.get("/sessions/{session_id}/runs", response_model=list[SessionRun],
+             response_model_exclude_unset=True, responses=error_responses(404, 422))
 async def list_session_runs(
     session_id: str,
     request: Request,
@@ -261,7 +267,8 @@ async def list_session_runs(
     return [run_dict(r, await run_metrics(manager, r)) for r in runs]
 
 
-@router.get("/sessions/{session_id}/runs/{run_id}", responses=error_responses(404, 422))
+@router.get("/sessions/{session_id}/runs/{run_id}", response_model=SessionRun,
+             response_model_exclude_unset=True, responses=error_responses(404, 422))
 async def get_session_run(
     session_id: str, run_id: str, request: Request, principal: Caller, session_type: TypeFilter = None,
     user_id: UserFilter = None, db_id: DbId = None,
@@ -276,7 +283,8 @@ async def get_session_run(
     return run_dict(run, await run_metrics(manager, run))
 
 
-@router.post("/sessions/{session_id}/rename", responses=error_responses(404, 422))
+@router.post("/sessions/{session_id}/rename", response_model=SessionBody,
+             response_model_exclude_unset=True, responses=error_responses(404, 422))
 async def rename_session(
     session_id: str, body: RenameRequest, request: Request, principal: Caller, session_type: TypeFilter = None,
     user_id: UserFilter = None, db_id: DbId = None,
