@@ -10,7 +10,9 @@ from typing import TYPE_CHECKING, Any
 from runstream.agents import Agent, Tool, tool
 from runstream.client import Client, Event, ServerError, SyncClient
 from runstream.engine import (
+    CallbackSink,
     Condition,
+    EventSink,
     Loop,
     Parallel,
     Router,
@@ -63,11 +65,13 @@ __all__ = [
     "Agent",
     "AmbiguousRunId",
     "AuthConfig",
+    "CallbackSink",
     "Client",
     "Condition",
     "DatabaseInUse",
     "DemoModel",
     "Event",
+    "EventSink",
     "Forbidden",
     "InvalidInput",
     "InvalidRequest",

@@ -15,7 +15,7 @@ def context(events: list[Event], completed: dict[str, StepOutput] | None = None)
     async def emit(name: str, fields: dict[str, Any]) -> None:
         events.append((name, fields))
 
-    return RunContext(run_id="run-1", workflow_id="wf", workflow_name="WF", emit=emit, completed_steps=completed or {})
+    return RunContext(run_id="run-1", workflow_id="wf", workflow_name="WF", sink=emit, completed_steps=completed or {})
 
 
 async def run(workflow: Workflow, message: Any = "go", completed: dict[str, StepOutput] | None = None) -> list[Event]:

@@ -9,7 +9,7 @@ from typing import Any, Literal
 import pytest
 from pydantic import BaseModel
 
-from runstream import Agent, DemoModel, ModelError, OpenAIChat, RunContext, StepFailed, StepInput, Tool, tool
+from runstream import Agent, CallbackSink, DemoModel, ModelError, OpenAIChat, RunContext, StepFailed, StepInput, Tool, tool
 from runstream.models.base import Usage, close_model
 from tests.model_server import ModelServer, error_reply, serve_model, text_reply, tool_reply
 
@@ -224,8 +224,7 @@ async def test_history_is_loaded_once_and_only_for_agents_that_show_it() -> None
         return [{"input": "earlier question", "output": "earlier answer"}]
 
     recorder = Recorder()
-    recorder.ctx.history = None
-    recorder.ctx.history_loader = load
+    recorder.ctx = RunContext("run-1", "wf", "Workflow", CallbackSink(recorder.emit, load))
     await run_agent(Agent(name="Plain", model=DemoModel(pace=0, tokens=3)), recorder)
     assert loads == []
     for _ in range(2):

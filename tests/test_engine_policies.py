@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -38,6 +39,22 @@ async def test_a_timed_out_sync_step_is_abandoned_in_its_thread() -> None:
     finally:
         release.set()
     assert events[-1][0] == "WorkflowError" and "timed out" in events[-1][1]["error"]
+
+
+async def test_a_sync_generator_step_runs_all_its_chunks_in_one_thread_off_the_loop() -> None:
+    threads: list[threading.Thread] = []
+
+    def chunks(step_input: StepInput) -> Iterator[str]:
+        for i in range(6):
+            threads.append(threading.current_thread())
+            yield f"{i} "
+
+    events = await run(Workflow(name="G", steps=[Step("Chunks", chunks)]))
+    assert [f["content"] for n, f in events if n == "RunContent"] == [f"{i} " for i in range(6)]
+    assert first(events, "StepCompleted")["content"] == "0 1 2 3 4 5 "
+    assert len(set(threads)) == 1 and threads[0] is not threading.current_thread()
+    threads[0].join(5)  # the step closed its worker: the thread ends
+    assert not threads[0].is_alive()
 
 
 async def test_each_retry_is_an_event_and_a_later_success_completes_the_step() -> None:

@@ -10,8 +10,8 @@ import sys
 import runstream
 
 PUBLIC = {
-    "Agent", "AmbiguousRunId", "Client", "Condition", "DatabaseInUse", "DemoModel", "Event", "InvalidInput", "InvalidRequest", "LocalHub",
-    "LogWriteFailed", "Loop", "MessageTooLarge", "Model",
+    "Agent", "AmbiguousRunId", "CallbackSink", "Client", "Condition", "DatabaseInUse", "DemoModel", "Event", "EventSink", "InvalidInput",
+    "InvalidRequest", "LocalHub", "LogWriteFailed", "Loop", "MessageTooLarge", "Model",
     "ModelError", "OpenAIChat", "Parallel", "PostgresLog", "ProtocolError", "RedisHub", "RetentionPolicy",
     "Router", "RunContext", "RunManager", "RunNotActive", "RunRecord", "RunStatus", "RunstreamError",
     "SQLiteLog", "Server", "ServerError", "SessionActive", "ShuttingDown", "Step", "StepBase", "StepFailed", "StepInput",

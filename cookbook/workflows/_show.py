@@ -24,7 +24,7 @@ def show(workflow: Workflow, message: Any, session_state: dict[str, Any] | None 
         run_id=str(uuid.uuid4()),
         workflow_id=workflow.id,
         workflow_name=workflow.name,
-        emit=emit,
+        sink=emit,
         session_state=session_state if session_state is not None else {},
     )
     asyncio.run(workflow.run(ctx, workflow.validate_input(message)))

@@ -7,11 +7,14 @@ from runstream.engine.io import StepInput, StepOutput
 from runstream.engine.loop import Loop
 from runstream.engine.parallel import Parallel
 from runstream.engine.router import Router
+from runstream.engine.sink import CallbackSink, EventSink
 from runstream.engine.step import Step, StepBase, as_step
 from runstream.engine.workflow import Workflow
 
 __all__ = [
+    "CallbackSink",
     "Condition",
+    "EventSink",
     "Loop",
     "Parallel",
     "Router",

@@ -1,24 +1,21 @@
 """The run a step executes in: where its events go and where it sits in the tree.
 
 The engine never touches storage or sockets: it hands each event (a name and a
-dict of fields) to ``RunContext.emit``, which the run manager provides.
+dict of fields) to the run's ``EventSink`` (``RunContext.emit``), which the run
+manager provides.
 """
 
 from __future__ import annotations
 
 import hashlib
 from functools import cached_property
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from runstream.engine.io import StepOutput
+from runstream.engine.sink import CallbackSink, Emit, EmitContent, EventSink
 
-__all__ = ["ContentEmitterFactory", "Emit", "EmitContent", "RunContext", "StepScope"]
-
-Emit = Callable[[str, dict[str, Any]], Awaitable[None]]
-EmitContent = Callable[[Any], Awaitable[None]]
-ContentEmitterFactory = Callable[[str, dict[str, Any]], EmitContent]
+__all__ = ["Emit", "EmitContent", "RunContext", "StepScope"]
 
 
 @dataclass(frozen=True)
@@ -64,12 +61,15 @@ class StepScope:
 
 @dataclass
 class RunContext:
-    """One run's identity, its event sink and what a resumed run already did."""
+    """One run's identity, its event sink and what a resumed run already did.
+
+    ``sink`` is the run's ``EventSink``, or a plain ``emit`` function (running the engine
+    alone); ``emit`` is the sink's."""
 
     run_id: str
     workflow_id: str
     workflow_name: str
-    emit: Emit
+    sink: EventSink | Emit
     session_id: str | None = None
     user_id: str | None = None
     session_state: dict[str, Any] = field(default_factory=dict)
@@ -77,10 +77,9 @@ class RunContext:
     """Outputs of steps finished before a restart, by ``StepScope.path``."""
     history: list[dict[str, Any]] | None = None
     """The session's earlier runs, oldest first, as ``{"input", "output"}``; agents with
-    ``add_history`` show them to their model. None until ``session_history`` loads them."""
-    history_loader: Callable[[], Awaitable[list[dict[str, Any]]]] | None = None
-    """How the run manager loads ``history``: only when an agent asks, since each earlier
-    run's output may be long and most runs have no agent with ``add_history``."""
+    ``add_history`` show them to their model. None until ``session_history`` loads them
+    from the sink: only when an agent asks, since each earlier run's output may be long
+    and most runs have no agent with ``add_history``."""
     metrics: dict[str, int] = field(default_factory=dict)
     """Token counts summed over the run's model calls; ``WorkflowCompleted`` carries them."""
     step_metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -89,25 +88,22 @@ class RunContext:
     models: dict[int, object] = field(default_factory=dict)
     """The models the run's agents used, by ``id()`` (a model need not be hashable); the
     run manager shares one dict between its runs and closes them at shutdown."""
+    emit: Emit = field(init=False, repr=False)
+    """``await ctx.emit(name, fields)``: the sink's ``emit``."""
+    _sink: EventSink = field(init=False, repr=False)
 
-    content_emitter_factory: ContentEmitterFactory | None = None
-    """The run manager's fast path for ``content_emitter``; without it, ``emit`` is used."""
+    def __post_init__(self) -> None:
+        self._sink = self.sink if isinstance(self.sink, EventSink) else CallbackSink(self.sink)
+        self.emit = self._sink.emit
 
     def content_emitter(self, name: str, fields: dict[str, Any]) -> EmitContent:
-        """An emitter of ``name`` events that carry ``fields`` and differ only in ``content``
-        (an agent's tokens): the sink may serialize the constant part once."""
-        if self.content_emitter_factory is not None:
-            return self.content_emitter_factory(name, fields)
-
-        async def emit_content(content: Any) -> None:
-            await self.emit(name, {**fields, "content": content})
-
-        return emit_content
+        """The sink's emitter of ``name`` events that differ only in ``content`` (tokens, chunks)."""
+        return self._sink.content_emitter(name, fields)
 
     async def session_history(self) -> list[dict[str, Any]]:
         """``history``, loaded on first use: the session's runs completed by then."""
         if self.history is None:
-            self.history = await self.history_loader() if self.history_loader is not None else []
+            self.history = await self._sink.history()
         return self.history
 
     def add_metrics(self, values: dict[str, int]) -> None:

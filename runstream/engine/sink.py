@@ -40,14 +40,17 @@ class EventSink(Protocol):
 class CallbackSink:
     """An ``EventSink`` over one ``emit`` function (and, optionally, a history loader)."""
 
-    __slots__ = ("emit", "_history")
+    __slots__ = ("_emit", "_history")
 
     def __init__(self, emit: Emit, history: HistoryLoader | None = None) -> None:
-        self.emit = emit
+        self._emit = emit
         self._history = history
 
+    async def emit(self, name: str, fields: dict[str, Any]) -> None:
+        await self._emit(name, fields)
+
     def content_emitter(self, name: str, fields: dict[str, Any]) -> EmitContent:
-        emit = self.emit
+        emit = self._emit
 
         async def emit_content(content: Any) -> None:
             await emit(name, {**fields, "content": content})

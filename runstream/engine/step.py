@@ -23,7 +23,8 @@ from runstream import events as ev
 from runstream.engine.context import RunContext, StepScope
 from runstream.engine.io import StepInput, StepOutput
 from runstream.engine.serialize import to_jsonable
-from runstream.engine.threads import in_thread
+from runstream.engine.sink import EmitContent
+from runstream.engine.threads import WorkerThread, in_thread
 from runstream.errors import StepFailed
 from runstream.tracing import span
 
@@ -158,8 +159,14 @@ class Step(StepBase):
         return _as_output(await in_thread(fn, step_input))
 
 
-async def _chunk(ctx: RunContext, scope: StepScope, content: Any) -> None:
-    await ctx.emit(ev.RUN_CONTENT, {**scope.fields(), "content": to_jsonable(content)})
+def _chunks(ctx: RunContext, scope: StepScope) -> EmitContent:
+    """How a generator step's chunks go out: ``RunContent`` events through the sink's fast path."""
+    emit_content = ctx.content_emitter(ev.RUN_CONTENT, scope.fields())
+
+    async def chunk(content: Any) -> None:
+        await emit_content(to_jsonable(content))
+
+    return chunk
 
 
 def _keep(streamed: io.StringIO | None, chunk: Any) -> io.StringIO:
@@ -173,11 +180,12 @@ def _keep(streamed: io.StringIO | None, chunk: Any) -> io.StringIO:
 
 async def _drain_async(gen: Any, ctx: RunContext, scope: StepScope) -> StepOutput:
     streamed: io.StringIO | None = None
+    chunk = _chunks(ctx, scope)
     async for item in gen:
         if isinstance(item, StepOutput):
             return item
         streamed = _keep(streamed, item)
-        await _chunk(ctx, scope, item)
+        await chunk(item)
     return _as_output(None, streamed)
 
 
@@ -196,11 +204,16 @@ async def _drain_sync(gen: Any, ctx: RunContext, scope: StepScope) -> StepOutput
             result = stop.value
             return _END
 
-    while (item := await in_thread(advance)) is not _END:
-        if isinstance(item, StepOutput):
-            return item
-        streamed = _keep(streamed, item)
-        await _chunk(ctx, scope, item)
+    chunk = _chunks(ctx, scope)
+    worker = WorkerThread(f"runstream-step-{scope.step_name}")  # one thread for all its chunks
+    try:
+        while (item := await worker.call(advance)) is not _END:
+            if isinstance(item, StepOutput):
+                return item
+            streamed = _keep(streamed, item)
+            await chunk(item)
+    finally:
+        worker.close()
     return _as_output(result, streamed)
 
 

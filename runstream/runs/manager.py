@@ -1,8 +1,9 @@
-"""Starts runs in the background, numbers and logs their events, cancels them.
+"""Starts runs in the background, resumes, cancels and interrupts them.
 
-A run belongs to no socket: it goes on when every client has left. Its events
-get their ``event_index`` here, are serialized once, and go through the
-appender (log first, then fan-out).
+A run belongs to no socket: it goes on when every client has left. Each active
+run has a ``Lifecycle`` (what it may do next), a ``LogSink`` (where its events
+go: numbered, serialized once, through the appender: log first, then fan-out)
+and the ``RunContext`` its steps see; ``_activate`` makes the three.
 """
 
 from __future__ import annotations
@@ -14,10 +15,8 @@ import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
-
-import orjson
 
 from runstream import events as ev
 from runstream.engine.context import RunContext
@@ -26,25 +25,18 @@ from runstream.engine.workflow import Workflow
 from runstream.errors import LogWriteFailed, RunNotActive, ShuttingDown, UnknownRun, UnknownWorkflow
 from runstream.events import StoredEvent
 from runstream.fanout.base import Hub
-from runstream.log.base import EventLog, RunEnd, RunRecord, RunStatus, Session
+from runstream.log.base import EventLog, RunRecord, RunStatus
 from runstream.logjson import RUN_ID
 from runstream.models.base import close_model
 from runstream.runs.appender import Appender
 from runstream.runs.follow import follow, follow_batches
 from runstream.runs.lifecycle import Lifecycle, RunState
 from runstream.runs.recovery import DEFAULT_LEASE_TTL, ResumePlan, Recovery, load_resume_plan
+from runstream.runs.sink import LogSink
 
 __all__ = ["CancelOutcome", "RunManager"]
 
 logger = logging.getLogger(__name__)
-
-_END_STATUS = {
-    ev.WORKFLOW_COMPLETED: RunStatus.COMPLETED,
-    ev.WORKFLOW_ERROR: RunStatus.ERROR,
-    ev.WORKFLOW_CANCELLED: RunStatus.CANCELLED,
-    ev.WORKFLOW_PAUSED: RunStatus.PAUSED,
-}
-"""Events that end a run's task, and the status the log records with each."""
 
 _LEFTOVER = {
     RunStatus.CANCELLED: (ev.WORKFLOW_CANCELLED, {"reason": "cancelled by request"}),
@@ -67,8 +59,7 @@ class _ActiveRun:
     record: RunRecord
     context: RunContext
     life: Lifecycle
-    next_index: int = 0
-    common: dict[str, Any] = field(default_factory=dict)
+    sink: LogSink
 
 
 class RunManager:
@@ -213,48 +204,23 @@ class RunManager:
             await emit(ev.WORKFLOW_RESUMED, plan.resumed_fields(workflow.steps))
             await workflow.run(active.context, workflow.validate_input(record.input), resumed=True)
 
-    async def _history(self, workflow_id: str, session_id: str, limit: int = 20) -> list[dict[str, Any]]:
-        """The session's last completed runs, oldest first, for agents with ``add_history``."""
-        runs = await self.log.list_runs(
-            workflow_id=workflow_id, session_id=session_id, status=RunStatus.COMPLETED, limit=limit
-        )
-        return [{"input": r.input, "output": r.output} for r in reversed(runs)]
-
     def _activate(
         self, record: RunRecord, session_state: dict[str, Any], next_index: int = 0, state: RunState = RunState.RUNNING
     ) -> _ActiveRun:
-        active = _ActiveRun(
-            record=record,
-            life=Lifecycle(record.run_id, state),
-            context=RunContext(
-                run_id=record.run_id,
-                workflow_id=record.workflow_id,
-                workflow_name=record.workflow_name or record.workflow_id,
-                session_id=record.session_id,
-                user_id=record.user_id,
-                session_state=session_state,
-                emit=None,  # type: ignore[arg-type]  # set just below, it needs the run
-                models=self._models,
-            ),
-            next_index=next_index,
-            common={
-                "run_id": record.run_id,
-                "session_id": record.session_id,
-                "workflow_id": record.workflow_id,
-                "workflow_name": record.workflow_name,
-            },
+        """The one place where a run's lifecycle, sink and context are made, logging from ``next_index``."""
+        life = Lifecycle(record.run_id, state)
+        sink = LogSink(record, life, self.appender, self.log, session_state, next_index, self._at_completion)
+        context = RunContext(
+            run_id=record.run_id,
+            workflow_id=record.workflow_id,
+            workflow_name=record.workflow_name or record.workflow_id,
+            sink=sink,
+            session_id=record.session_id,
+            user_id=record.user_id,
+            session_state=session_state,
+            models=self._models,
         )
-
-        async def emit(name: str, fields: dict[str, Any]) -> None:
-            await self._emit(active, name, fields)
-
-        async def history() -> list[dict[str, Any]]:
-            return await self._history(record.workflow_id, record.session_id) if record.session_id else []
-
-        active.context.emit = emit
-        active.context.history_loader = history
-        active.context.content_emitter_factory = lambda name, fields: self._content_emitter(active, name, fields)
-        self._active[record.run_id] = active
+        active = self._active[record.run_id] = _ActiveRun(record, context, life, sink)
         return active
 
     def _launch(self, active: _ActiveRun, body: Callable[[], Awaitable[None]] | None) -> None:
@@ -262,85 +228,21 @@ class RunManager:
         the ``WorkflowCancelled`` of a paused run)."""
         active.life.task = asyncio.create_task(self._drive(active, body), name=f"runstream-run-{active.record.run_id}")
 
-    def _next_index(self, active: _ActiveRun, name: str) -> int:
-        """The index of the run's next event, once it may log one."""
-        life = active.life
-        if life.state is RunState.INTERRUPTED:  # shutting down: the resumed run will redo what is left
-            raise asyncio.CancelledError
-        if life.state is RunState.CANCELLING and name != ev.WORKFLOW_CANCELLED:
-            raise asyncio.CancelledError  # a cancel was accepted: nothing but its end is logged now
-        if not life.may_log:
-            raise RuntimeError(f"run {active.record.run_id} is {life.state}; {name} not logged")
-        if active.record.run_id in self.appender.failed:
-            raise LogWriteFailed(f"Run {active.record.run_id} can no longer log its events; {name} not logged")
-        index = active.next_index
-        active.next_index = index + 1
-        return index
-
-    def _content_emitter(self, active: _ActiveRun, name: str, fields: dict[str, Any]) -> Callable[[Any], Awaitable[None]]:
-        """``RunContext.content_emitter``: the same JSON as ``_emit`` would write, with the
-        constant part serialized once; a token then costs one small ``orjson`` call."""
-        head = orjson.dumps({"event": name, **active.common}, default=str).decode()[:-1] + ',"created_at":'
-        middle = orjson.dumps(fields, default=str).decode()[1:-1]
-        tail = f",{middle}," if middle else ","
-        run_id, appender, dumps = active.record.run_id, self.appender, orjson.dumps
-
-        async def emit_content(content: Any) -> None:
-            index = self._next_index(active, name)
-            now = time.time()
-            data = (f'{head}{int(now)},"created_at_ms":{int(now * 1000)},"event_index":{index}{tail}'
-                    f'"content":{dumps(content, default=str).decode()}}}')
-            appender.add(run_id, StoredEvent(index, name, data))
-            if appender.congested:
-                await appender.durable(run_id)
-
-        return emit_content
-
-    async def _emit(self, active: _ActiveRun, name: str, fields: dict[str, Any]) -> None:
-        status = _END_STATUS.get(name)
-        end = None
-        if status is not None:  # saved first: from its index on, the end is handed to the log at once
-            await self._save_session(active)
-            end = RunEnd(status, output=fields.get("content"), error=fields.get("error"))
-        index = self._next_index(active, name)
-        now = time.time()
-        payload = {"event": name, **active.common, "created_at": int(now), "created_at_ms": int(now * 1000),
-                   "event_index": index, **fields}
-        event = StoredEvent(index, name, orjson.dumps(payload, default=str).decode())
-        if end is not None:
-            active.life.end(end.status, end.error)
-        self.appender.add(active.record.run_id, event, end)
-        if name in _ANNOUNCED:
-            _announce(active, name, fields)
-        # a step that must not run twice starts only once its start is logged: after a crash
-        # the log then knows it may have run
-        if end is not None or self.appender.congested or fields.get("rerunnable") is False:
-            await self.appender.durable(active.record.run_id)
-        if self._handing_over and name in ev.COMPLETION_EVENTS and self._hands_over_after(active, fields):
-            await self.appender.durable(active.record.run_id)  # a step boundary: stop here, to resume elsewhere
-            if active.life.interrupt("handed over at a step boundary"):
+    async def _at_completion(self, sink: LogSink, fields: dict[str, Any]) -> None:
+        """After a completion event: while handing over, stop at this step boundary (to resume elsewhere)."""
+        if self._handing_over and self._hands_over_after(sink.record, fields):
+            await self.appender.durable(sink.record.run_id)
+            if sink.life.interrupt("handed over at a step boundary"):
                 raise asyncio.CancelledError
 
-    def _hands_over_after(self, active: _ActiveRun, fields: dict[str, Any]) -> bool:
+    def _hands_over_after(self, record: RunRecord, fields: dict[str, Any]) -> bool:
         """Whether a completion ends a top-level step with more to come (after the last one,
         the run ends here rather than be resumed elsewhere only to end)."""
         path = fields.get("step_path")
-        workflow = self.workflows.get(active.record.workflow_id)
+        workflow = self.workflows.get(record.workflow_id)
         if not isinstance(path, str) or not path.isdigit() or workflow is None:
             return False
         return int(path) < len(workflow.steps) - 1 and not fields.get("stop", False)
-
-    async def _save_session(self, active: _ActiveRun) -> None:
-        """Save the session with the run's end; if the log cannot take it, the run stops as
-        for any failed write (``LogWriteFailed``) and is resumed, which saves it again."""
-        record = active.record
-        if record.session_id is None:
-            return
-        session = Session(record.session_id, record.workflow_id, record.user_id, to_jsonable(active.context.session_state))
-        try:
-            await self.log.save_session(session)
-        except Exception as exc:
-            raise LogWriteFailed(f"Run {record.run_id}: its session could not be saved: {exc}") from exc
 
     async def _drive(self, active: _ActiveRun, body: Callable[[], Awaitable[None]] | None) -> None:
         """Run ``body``, then log the end its lifecycle still owes (a cancel's, or an error if
@@ -367,7 +269,7 @@ class RunManager:
                 name, fields = _LEFTOVER[owed]
                 if owed is RunStatus.ERROR and error is not None:
                     fields = {"error": str(error), "error_type": type(error).__name__}
-                await self._emit(active, name, fields)
+                await active.sink.emit(name, fields)
                 await self.appender.durable(active.record.run_id)
         except LogWriteFailed as exc:
             self._strand(active, exc)
@@ -455,25 +357,13 @@ class RunManager:
     def head(self, run_id: str) -> int | None:
         """The index of the last event of a run running here (None: not running here)."""
         active = self._active.get(run_id)
-        return None if active is None else active.next_index - 1
+        return None if active is None else active.sink.next_index - 1
 
     def running_here(self, user_id: str | None = None) -> int:
         """Runs this process is running now (of ``user_id``, when given): what limits count."""
         if user_id is None:
             return len(self._active)
         return sum(1 for a in self._active.values() if a.record.user_id == user_id)
-
-
-_ANNOUNCED = frozenset({ev.WORKFLOW_STARTED, ev.WORKFLOW_RESUMED})
-
-
-def _announce(active: _ActiveRun, name: str, fields: dict[str, Any]) -> None:
-    """A line in the server's log when a run starts or resumes (its end is the lifecycle's to log)."""
-    run = f"run {active.record.run_id} of {active.record.workflow_id}"
-    if name == ev.WORKFLOW_STARTED:
-        logger.info("%s started", run)
-    else:
-        logger.info("%s resumed at event %d", run, active.next_index - 1)
 
 
 def _lost(error: str) -> dict[str, Any]:
