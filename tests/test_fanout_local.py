@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from runstream.events import StoredEvent
@@ -35,7 +37,7 @@ def test_a_subscriber_past_its_limit_drops_its_buffer_and_reads_the_log() -> Non
     hub.publish("r1", batch(0, 3))
     hub.publish("r1", batch(3, 6))
     assert not subscriber.buffer and subscriber.overflowed
-    subscriber.overflowed = False
+    assert subscriber.clear_overflow()
     hub.publish("r1", batch(6, 8))
     assert list(subscriber.buffer) == batch(6, 8) and not subscriber.overflowed
 
@@ -59,3 +61,17 @@ def test_open_hub_is_local_without_a_redis_url() -> None:
     assert isinstance(open_hub(None), LocalHub)
     assert isinstance(open_hub(""), LocalHub)
     assert type(open_hub("redis://127.0.0.1:6379/0")).__name__ == "RedisHub"
+
+
+async def test_a_reader_takes_the_next_events_in_order_and_a_hole_sends_it_to_the_log() -> None:
+    subscriber = LocalHub().subscribe("r1")
+    subscriber.push(batch(0, 5))
+    assert subscriber.take(2, 2) == batch(2, 4)  # those before 2 are dropped: the reader has them
+    assert subscriber.take(4, 10) == batch(4, 5) and subscriber.take(5, 10) == []
+    assert not subscriber.clear_overflow()
+    subscriber.push(batch(7, 9))
+    assert subscriber.take(5, 10) == [] and subscriber.clear_overflow()  # 5 and 6 are not here
+    assert not subscriber.clear_overflow()
+    assert not await subscriber.wait(0.01)  # nothing came
+    asyncio.get_running_loop().call_soon(subscriber.push, batch(9, 10))
+    assert await subscriber.wait(30) and subscriber.take(9, 10) == batch(9, 10)

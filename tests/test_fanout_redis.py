@@ -40,7 +40,7 @@ async def remote_subscriber(hub: RedisHub, run: str) -> Subscriber:
     """Subscribe, and wait until Redis confirms (the hub then marks a gap: read the log)."""
     subscriber = hub.subscribe(run)
     await until(lambda: subscriber.overflowed)
-    subscriber.overflowed = False
+    subscriber.clear_overflow()
     return subscriber
 
 

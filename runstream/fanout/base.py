@@ -14,13 +14,18 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from runstream.events import StoredEvent
-from runstream.metrics import SUBSCRIBER_OVERFLOWS
+from runstream.metrics import FANOUT_LAG_SECONDS, SUBSCRIBER_OVERFLOWS
 
 __all__ = ["Hub", "Subscriber"]
 
 
 class Subscriber:
-    """One reader's live inbox for one run."""
+    """One reader's live inbox for one run.
+
+    The hub ``push``es events in and ``mark_gap``s it; its reader (``runs/follow.py``)
+    only ``take``s the next events, ``wait``s for more and ``clear_overflow``s: the
+    inbox's state (``buffer``, ``overflowed``, ``wakeup``) is there to look at, not to edit.
+    """
 
     __slots__ = ("run_id", "buffer", "limit", "overflowed", "wakeup", "pushed_at")
 
@@ -29,6 +34,7 @@ class Subscriber:
         self.buffer: deque[StoredEvent] = deque()
         self.limit = limit
         self.overflowed = False
+        """Events may have passed the inbox by: its reader must read the log before going on."""
         self.wakeup = asyncio.Event()
         self.pushed_at = 0.0
         """``time.monotonic()`` when the oldest event in ``buffer`` arrived (the fan-out lag's start)."""
@@ -50,6 +56,44 @@ class Subscriber:
         effect): its reader goes back to the log."""
         self.overflowed = True
         self.wakeup.set()
+
+    def take(self, next_index: int, limit: int) -> list[StoredEvent]:
+        """The inbox's events from ``next_index`` on, in order and without a hole, at most
+        ``limit``. Those before ``next_index`` are dropped (the reader has them from the
+        log). Empty when the inbox is, or when it starts past ``next_index``: then the
+        events between are not here, which counts as an overflow."""
+        buffer = self.buffer
+        while buffer and buffer[0].index < next_index:
+            buffer.popleft()
+        if not buffer:
+            return []
+        if buffer[0].index > next_index:
+            self.overflowed = True
+            return []
+        FANOUT_LAG_SECONDS.observe(time.monotonic() - self.pushed_at)
+        batch: list[StoredEvent] = []
+        while buffer and buffer[0].index == next_index and len(batch) < limit:
+            batch.append(buffer.popleft())
+            next_index += 1
+        return batch
+
+    def clear_overflow(self) -> bool:
+        """Whether events passed the inbox by since the last call (its reader must read the
+        log), forgetting it. The reader asks before each wait: an overflow may have come
+        while it was busy."""
+        overflowed, self.overflowed = self.overflowed, False
+        return overflowed
+
+    async def wait(self, timeout: float) -> bool:
+        """Wait until something is pushed or a gap is marked, for at most ``timeout`` seconds;
+        False if nothing came. Call it with nothing to ``take`` and no overflow to clear."""
+        self.wakeup.clear()
+        try:
+            async with asyncio.timeout(timeout):
+                await self.wakeup.wait()
+        except TimeoutError:
+            return False
+        return True
 
 
 class Hub(Protocol):

@@ -12,14 +12,11 @@ a transport can write a batch at once: one wake-up and one write for many events
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import AsyncGenerator, AsyncIterator
 
 from runstream.events import StoredEvent
 from runstream.fanout.base import Hub
 from runstream.log.base import EventLog
-from runstream.metrics import FANOUT_LAG_SECONDS
 
 __all__ = ["follow", "follow_batches"]
 
@@ -72,31 +69,16 @@ async def follow_batches(
                     last_read = True  # its terminal event may have committed since the read: read once more
                     continue
                 need_log = False
-            buffer = subscriber.buffer
-            while buffer and buffer[0].index < next_index:
-                buffer.popleft()
-            if buffer:
-                if buffer[0].index > next_index:
-                    need_log = True
-                    continue
-                FANOUT_LAG_SECONDS.observe(time.monotonic() - subscriber.pushed_at)
-                batch: list[StoredEvent] = []
-                while buffer and buffer[0].index == next_index and len(batch) < PAGE:
-                    batch.append(buffer.popleft())
-                    next_index += 1
+            batch = subscriber.take(next_index, PAGE)
+            if batch:
                 yield batch
                 if batch[-1].terminal:
                     return
+                next_index = batch[-1].index + 1
                 continue
-            if subscriber.overflowed:  # checked before waiting: it may have been set while we yielded
-                subscriber.overflowed = False
+            if subscriber.clear_overflow():  # before waiting: it may have come while we yielded
                 need_log = True
-                continue
-            subscriber.wakeup.clear()
-            try:
-                async with asyncio.timeout(poll_interval):
-                    await subscriber.wakeup.wait()
-            except TimeoutError:
+            elif not await subscriber.wait(poll_interval):
                 need_log = True
     finally:
         hub.unsubscribe(subscriber)
