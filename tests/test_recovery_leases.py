@@ -16,7 +16,7 @@ from runstream import RunManager, ShuttingDown, Step, StepInput, Workflow, open_
 from runstream.events import StoredEvent
 from runstream.fanout.local import LocalHub
 from runstream.log.base import EventLog
-from runstream.runs.recovery import owner_process_gone, plan_resume
+from runstream.runs.recovery import fold_resume_plan, owner_process_gone
 from tests.runkit import Valve
 from tests.waiting import until
 
@@ -162,7 +162,7 @@ def test_the_plan_rebuilds_composite_outputs_and_finds_what_cannot_rerun() -> No
     def event(index: int, name: str, **fields: object) -> StoredEvent:
         return StoredEvent(index, name, orjson.dumps({"event": name, "event_index": index, **fields}).decode())
 
-    plan = plan_resume(
+    plan = fold_resume_plan(
         [
             event(0, "WorkflowStarted"),
             event(1, "ParallelExecutionStarted", step_path="0", step_name="sides"),
@@ -177,7 +177,7 @@ def test_the_plan_rebuilds_composite_outputs_and_finds_what_cannot_rerun() -> No
     assert [s.path for s in plan.interrupted] == ["0", "0.0"]
     assert plan.blocked_by is not None and plan.blocked_by.name == "left"
 
-    done = plan_resume(
+    done = fold_resume_plan(
         [
             event(0, "StepCompleted", step_path="0.1", step_name="right", content="R", success=True, stop=False),
             event(1, "StepCompleted", step_path="0.0", step_name="left", content="L", success=True, stop=False),

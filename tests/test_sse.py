@@ -10,7 +10,7 @@ import pytest
 
 from runstream import RunRecord, Server
 from runstream.errors import InvalidRequest
-from runstream.server.sse import plan_resume
+from runstream.server.sse import follow_after
 from tests.conftest import RunningServer, serve_in_thread
 from tests.cutproxy import cutting_proxy
 from tests.runkit import Valve, demo_workflow, parse_sse, valve_workflow
@@ -49,19 +49,19 @@ def read_events(lines: Iterator[str], limit: int | None = None) -> list[dict]:
     return events
 
 
-def test_plan_resume() -> None:
+def test_follow_after_says_where_a_resumed_stream_starts() -> None:
     running = RunRecord(run_id="r", workflow_id="w")
     finished = RunRecord(run_id="r", workflow_id="w", status="completed")
-    assert plan_resume(running, None, 0) == -1
-    assert plan_resume(running, 3, 10) == 3
-    assert plan_resume(finished, None, 10) == -1
-    assert plan_resume(finished, 4, 10) == 4
-    assert plan_resume(finished, 9, 10) is None
+    assert follow_after(running, None, 0) == -1
+    assert follow_after(running, 3, 10) == 3
+    assert follow_after(finished, None, 10) == -1
+    assert follow_after(finished, 4, 10) == 4
+    assert follow_after(finished, 9, 10) is None
     for bad in (-2, 10, 11):
         with pytest.raises(InvalidRequest):
-            plan_resume(running, bad, 10)
+            follow_after(running, bad, 10)
     with pytest.raises(InvalidRequest):
-        plan_resume(running, 0, 0)
+        follow_after(running, 0, 0)
 
 
 def test_client_leaves_mid_run_then_resumes_with_last_event_id(srv: RunningServer, valve: Valve) -> None:

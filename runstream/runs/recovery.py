@@ -36,9 +36,9 @@ __all__ = [
     "InterruptedStep",
     "Recovery",
     "ResumePlan",
+    "fold_resume_plan",
     "load_resume_plan",
     "owner_process_gone",
-    "plan_resume",
 ]
 
 logger = logging.getLogger(__name__)
@@ -106,7 +106,7 @@ def _relevant(event: StoredEvent) -> bool:
     return event.name in COMPLETION_EVENTS or event.name.endswith("Started")
 
 
-def plan_resume(events: Iterable[StoredEvent]) -> ResumePlan:
+def fold_resume_plan(events: Iterable[StoredEvent]) -> ResumePlan:
     """Fold a run's events (in order; others than starts and completions may be left out,
     except the last) into the outputs of its completed parts and its interrupted steps."""
     plan = ResumePlan()
@@ -165,7 +165,7 @@ async def load_resume_plan(log: EventLog, run_id: str) -> ResumePlan:
         start = page[-1].index + 1
     if start and (not kept or kept[-1].index != start - 1):
         kept.append(StoredEvent(start - 1, "", "{}"))  # only its index matters
-    return plan_resume(kept)
+    return fold_resume_plan(kept)
 
 
 def owner_process_gone(owner: str) -> bool:

@@ -26,7 +26,7 @@ from runstream.errors import InvalidRequest
 from runstream.server.http_errors import error_responses
 from runstream.server.limits import check_depth
 from runstream.server.schemas import Cancelled, RunBody, WorkflowSummary
-from runstream.server.sse import plan_resume, sse_response
+from runstream.server.sse import follow_after, sse_response
 
 __all__ = ["RunRequest", "router"]
 
@@ -200,7 +200,7 @@ async def resume_run(
     and finished runs alike. ``session_id`` is accepted because AgentOS clients send it."""
     manager = manager_of(request)
     run = await run_of(request, principal, workflow_id, run_id)
-    after = plan_resume(run, last_event_index, await manager.log.next_index(run_id))
+    after = follow_after(run, last_event_index, await manager.log.next_index(run_id))
     return stream_of(request, principal, run_id, after)
 
 
@@ -235,7 +235,7 @@ async def run_events(
     manager = manager_of(request)
     run = await run_of(request, principal, workflow_id, run_id)
     last = last_event_id_header if last_event_id_header is not None else last_event_id
-    after = plan_resume(run, last, await manager.log.next_index(run_id))
+    after = follow_after(run, last, await manager.log.next_index(run_id))
     return stream_of(request, principal, run_id, after)
 
 

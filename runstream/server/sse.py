@@ -1,6 +1,6 @@
 """Server-Sent Events: a run's events from ``manager.follow_batches`` with ``id:`` lines and heartbeats.
 
-``plan_resume`` is the pure part (where a resumed stream starts, or that it has
+``follow_after`` is the pure part (where a resumed stream starts, or that it has
 nothing left to send); ``sse_response`` only moves text. The response races
 its body against the client's disconnect (Starlette's ``StreamingResponse``),
 and leaving stops the stream, never the run.
@@ -22,14 +22,14 @@ from runstream.log.base import RunRecord
 from runstream.metrics import SSE_STREAMS
 from runstream.runs.manager import RunManager
 
-__all__ = ["EXPIRED", "HEARTBEAT", "plan_resume", "sse_frames", "sse_response"]
+__all__ = ["EXPIRED", "HEARTBEAT", "follow_after", "sse_frames", "sse_response"]
 
 HEARTBEAT = ": ping\n\n"
 EXPIRED = ": token expired; resume with Last-Event-ID and a fresh token\n\n"
 _HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
-def plan_resume(run: RunRecord, last_event_index: int | None, count: int) -> int | None:
+def follow_after(run: RunRecord, last_event_index: int | None, count: int) -> int | None:
     """The index to follow after, or None when a finished run has nothing after ``last_event_index``.
 
     ``count`` is how many events the log holds; an index the run has not reached is an error.
