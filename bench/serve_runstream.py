@@ -35,7 +35,7 @@ if __name__ == "__main__":
     parser.add_argument("--asgi", action="store_true", help="serve Server.app as any ASGI app, without runstream's transport")
     args = parser.parse_args()
     # the benchmark's thousands of clients share one address and idle on purpose: no per-client limits
-    unlimited = Limits(runs_per_minute=None, max_runs_per_user=None, max_runs=None, max_connections_per_client=None,
+    unlimited = Limits(runs_per_minute=None, max_runs_per_user=None, max_concurrent_runs=None, max_connections_per_client=None,
                        max_subscriptions=None, idle_timeout=None, max_lag=None)
     server = Server(workflows=workflows(args.model_url), database_url=f"sqlite:///{args.db}", limits=unlimited)
     transport = {"ws": "websockets-sansio"} if args.asgi else {}

@@ -15,7 +15,8 @@ message; programs branch on the code or the class::
     ├── Forbidden                  forbidden         the token's scopes do not allow the action
     ├── LimitExceeded              limit_exceeded    a configured limit was reached (base)
     │   ├── RateLimited            rate_limited      too many runs started in the last minute
-    │   ├── TooManyRuns            too_many_runs     too many runs running (the user's, or the server's)
+    │   ├── TooManyRuns            too_many_runs     too many runs running (the user's)
+    │   ├── QueueFull              queue_full        the replica's run slots are taken and the run queue is full
     │   ├── TooManyConnections     too_many_connections  too many sockets and streams from one address
     │   ├── TooManySubscriptions   too_many_subscriptions  one socket follows too many runs
     │   ├── IdleTimeout            idle_timeout      a socket silent too long (then closed)
@@ -53,6 +54,7 @@ __all__ = [
     "LimitExceeded",
     "RateLimited",
     "TooManyRuns",
+    "QueueFull",
     "TooManyConnections",
     "TooManySubscriptions",
     "IdleTimeout",
@@ -139,9 +141,16 @@ class RateLimited(LimitExceeded):
 
 
 class TooManyRuns(LimitExceeded):
-    """Too many runs running at once: the user's, or the whole server's."""
+    """Too many runs of one user running at once."""
 
     code = "too_many_runs"
+
+
+class QueueFull(LimitExceeded):
+    """This replica runs ``max_concurrent_runs`` already and ``max_queued_runs`` runs wait in
+    the queue: the run is refused, not queued (retry later, or raise the limits)."""
+
+    code = "queue_full"
 
 
 class TooManyConnections(LimitExceeded):

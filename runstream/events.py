@@ -19,6 +19,7 @@ __all__ = [
     "WORKFLOW_CANCELLED",
     "WORKFLOW_RESUMED",
     "WORKFLOW_PAUSED",
+    "WORKFLOW_QUEUED",
     "STEP_STARTED",
     "STEP_OUTPUT",
     "STEP_COMPLETED",
@@ -50,6 +51,9 @@ WORKFLOW_CANCELLED = "WorkflowCancelled"
 WORKFLOW_RESUMED = "WorkflowResumed"
 WORKFLOW_PAUSED = "WorkflowPaused"
 """Ends a run's task without ending the run: it waits for a person (status ``paused``)."""
+WORKFLOW_QUEUED = "WorkflowQueued"
+"""A run's first event while every slot of the replica is taken (status ``queued``): it holds
+the request (``input``, ``additional_data``), which the replica that starts it reads back."""
 STEP_STARTED = "StepStarted"
 STEP_OUTPUT = "StepOutput"
 STEP_COMPLETED = "StepCompleted"

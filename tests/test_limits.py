@@ -51,7 +51,7 @@ def test_rate_window_and_depth_are_pure() -> None:
 
 @pytest.fixture
 def srv(tmp_path: Path, valve: Valve) -> Iterator[RunningServer]:
-    limits = Limits(runs_per_minute=3, max_runs_per_user=1, max_runs=2, max_message_size=64 * 1024)
+    limits = Limits(runs_per_minute=3, max_runs_per_user=1, max_concurrent_runs=2, max_queued_runs=0, max_message_size=64 * 1024)
     with jwt_server(tmp_path, [demo_workflow(), valve_workflow(valve)], limits=limits) as running:
         yield running
 
@@ -89,7 +89,7 @@ def test_runs_per_user_and_per_server(http: httpx.Client, valve: Valve) -> None:
     assert start(ALICE).status_code == 202
     assert_error(start(ALICE), 429, "too_many_runs")  # one at a time for alice
     assert start(BOB).status_code == 202  # bob is not affected
-    assert_error(start(CAROL), 429, "too_many_runs")  # the server runs two: its limit
+    assert_error(start(CAROL), 429, "queue_full")  # the server runs two, its cap, and queues none
     assert start("admin-key").status_code == 429  # the server's limit holds for everyone
     valve.open()
     wait_until(lambda: http.get("/runs", params={"status": "running"}, headers=bearer("admin-key")).json() == [],

@@ -12,7 +12,7 @@ import runstream
 PUBLIC = {
     "Agent", "AmbiguousRunId", "CallbackSink", "Client", "Condition", "DatabaseInUse", "DemoModel", "Event", "EventSink", "InvalidInput",
     "InvalidRequest", "LocalHub", "LogWriteFailed", "Loop", "MessageTooLarge", "Model",
-    "ModelError", "OpenAIChat", "Parallel", "PostgresLog", "ProtocolError", "RedisHub", "RetentionPolicy",
+    "ModelError", "OpenAIChat", "Parallel", "PostgresLog", "ProtocolError", "QueueFull", "RedisHub", "RetentionPolicy",
     "Router", "RunContext", "RunManager", "RunNotActive", "RunRecord", "RunStatus", "RunstreamError",
     "SQLiteLog", "Server", "ServerError", "SessionActive", "ShuttingDown", "Step", "StepBase", "StepFailed", "StepInput",
     "StepOutput", "StepScope", "Steps", "StoredEvent", "SyncClient", "Tool", "ToolCall", "ToolSpec",

@@ -241,3 +241,14 @@ class EventLog(Protocol):
         """Delete the sessions with their runs and those runs' events, in one transaction.
         If any of them has a running or queued run, delete nothing and return those sessions' ids."""
         ...
+
+    async def enqueue_run(self, run: RunRecord, first: StoredEvent, max_queued: int | None) -> bool:
+        """Insert ``run`` (status ``queued``, no owner) with its first event, as ``create_run``
+        does, unless ``max_queued`` runs are queued already (False: nothing is written)."""
+        ...
+
+    async def claim_queued(self, owner: str, limit: int, workflow_ids: Sequence[str]) -> list[RunRecord]:
+        """Take up to ``limit`` of the oldest queued runs of ``workflow_ids`` (by creation),
+        now ``running`` and owned by ``owner``, oldest first. Of several replicas claiming at
+        once, each run goes to exactly one."""
+        ...

@@ -72,6 +72,7 @@ CREATE INDEX IF NOT EXISTS sessions_by_created ON sessions (created_at);
 """
 
 _SCHEMA_LOCK = 0x72756E73  # replicas starting together create the tables one at a time
+_QUEUE_LOCK = 0x72756E71  # replicas enqueueing together check the queue's depth one at a time
 
 
 _EVENT_COLUMNS = ["run_id", "event_index", "name", "data"]
@@ -140,15 +141,7 @@ class PostgresLog:
         run.created_at = run.created_at or now
         run.updated_at = now
         async with self.pool.acquire() as conn, conn.transaction():
-            if run.session_id is not None:
-                await conn.execute(
-                    _OPEN_SESSION, run.session_id, run.workflow_id, run.user_id, now, session_name_of(run.input)
-                )
-            await conn.execute(
-                "INSERT INTO runs VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)",
-                run.run_id, run.workflow_id, run.workflow_name, run.session_id, run.user_id, run.status,
-                dumps(run.input), dumps(run.output), run.error, run.owner, run.created_at, run.updated_at,
-            )
+            await _insert_run(conn, run, now)
 
     async def append(self, batch: AppendBatch) -> None:
         rows = [(run_id, e.index, e.name, e.data) for run_id, (events, _) in batch.items() for e in events]
@@ -318,6 +311,46 @@ class PostgresLog:
             await conn.execute("DELETE FROM runs WHERE session_id = ANY($1::text[])", ids)
             await conn.execute("DELETE FROM sessions WHERE session_id = ANY($1::text[])", ids)
         return set()
+
+    # -- the run queue: row claims, so that of several replicas exactly one starts each run
+
+    async def enqueue_run(self, run: RunRecord, first: StoredEvent, max_queued: int | None) -> bool:
+        now = time.time()
+        run.created_at = run.created_at or now
+        run.updated_at = now
+        async with self.pool.acquire() as conn, conn.transaction():
+            if max_queued is not None:  # replicas enqueueing together count one at a time
+                await conn.execute("SELECT pg_advisory_xact_lock($1)", _QUEUE_LOCK)
+                if await conn.fetchval("SELECT COUNT(*) FROM runs WHERE status=$1", RunStatus.QUEUED) >= max_queued:
+                    return False
+            await _insert_run(conn, run, now)
+            await conn.execute(
+                "INSERT INTO events VALUES ($1,$2,$3,$4)", run.run_id, first.index, first.name, first.data
+            )
+        return True
+
+    async def claim_queued(self, owner: str, limit: int, workflow_ids: Sequence[str]) -> list[RunRecord]:
+        if limit <= 0 or not workflow_ids:
+            return []
+        rows = await self.pool.fetch(
+            "UPDATE runs SET status=$1, owner=$2, updated_at=$3 WHERE run_id IN ("
+            "SELECT run_id FROM runs WHERE status=$4 AND workflow_id = ANY($5::text[]) "
+            "ORDER BY created_at, run_id LIMIT $6 FOR UPDATE SKIP LOCKED) "
+            f"RETURNING {RUN_COLUMNS}",
+            RunStatus.RUNNING, owner, time.time(), RunStatus.QUEUED, list(workflow_ids), limit,
+        )
+        return sorted((run_from_row(row) for row in rows), key=lambda r: (r.created_at, r.run_id))
+
+
+async def _insert_run(conn: asyncpg.Connection, run: RunRecord, now: float) -> None:
+    """Insert ``run``, and its session when it is new (else mark the session updated)."""
+    if run.session_id is not None:
+        await conn.execute(_OPEN_SESSION, run.session_id, run.workflow_id, run.user_id, now, session_name_of(run.input))
+    await conn.execute(
+        "INSERT INTO runs VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)",
+        run.run_id, run.workflow_id, run.workflow_name, run.session_id, run.user_id, run.status,
+        dumps(run.input), dumps(run.output), run.error, run.owner, run.created_at, run.updated_at,
+    )
 
 
 def _session_where(query: SessionQuery) -> tuple[str, list[Any]]:

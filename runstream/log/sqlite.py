@@ -232,22 +232,7 @@ class SQLiteLog:
         run.created_at = run.created_at or now
         run.updated_at = now
 
-        def insert(c: sqlite3.Connection) -> None:
-            if run.session_id is not None:
-                c.execute(
-                    f"INSERT INTO sessions ({SESSION_COLUMNS}) VALUES (?,?,?,'{{}}',?,?,?) "
-                    "ON CONFLICT(session_id) DO UPDATE SET updated_at=excluded.updated_at, "
-                    "workflow_id=COALESCE(workflow_id, excluded.workflow_id), "
-                    "user_id=COALESCE(user_id, excluded.user_id)",
-                    (run.session_id, run.workflow_id, run.user_id, now, now, session_name_of(run.input)),
-                )
-            c.execute(
-                "INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                (run.run_id, run.workflow_id, run.workflow_name, run.session_id, run.user_id, run.status,
-                 dumps(run.input), dumps(run.output), run.error, run.owner, run.created_at, run.updated_at),
-            )
-
-        await self._write(insert)
+        await self._write(lambda c: _insert_run(c, run, now))
 
     async def append(self, batch: AppendBatch) -> None:
         now = time.time()
@@ -470,6 +455,67 @@ class SQLiteLog:
             return set()
 
         return await self._write(delete) if ids else set()
+
+    # -- the run queue: one writer at a time, so a claim is exactly-once within this process
+
+    async def enqueue_run(self, run: RunRecord, first: StoredEvent, max_queued: int | None) -> bool:
+        now = time.time()
+        run.created_at = run.created_at or now
+        run.updated_at = now
+
+        def insert(c: sqlite3.Connection) -> bool:
+            if max_queued is not None:
+                (depth,) = c.execute("SELECT COUNT(*) FROM runs WHERE status=?", (RunStatus.QUEUED,)).fetchone()
+                if depth >= max_queued:
+                    return False
+            _insert_run(c, run, now)
+            _insert_events(c, run.run_id, [first])
+            return True
+
+        return await self._write(insert)
+
+    async def claim_queued(self, owner: str, limit: int, workflow_ids: Sequence[str]) -> list[RunRecord]:
+        if limit <= 0 or not workflow_ids:
+            return []
+        marks = ",".join("?" * len(workflow_ids))
+
+        def claim(c: sqlite3.Connection) -> list[RunRecord]:
+            ids = [
+                row[0]
+                for row in c.execute(
+                    f"SELECT run_id FROM runs WHERE status=? AND workflow_id IN ({marks}) "
+                    "ORDER BY created_at, run_id LIMIT ?",
+                    (RunStatus.QUEUED, *workflow_ids, limit),
+                )
+            ]
+            claimed = []
+            for run_id in ids:
+                c.execute(
+                    "UPDATE runs SET status=?, owner=?, updated_at=? WHERE run_id=? AND status=?",
+                    (RunStatus.RUNNING, owner, time.time(), run_id, RunStatus.QUEUED),
+                )
+                row = c.execute(f"SELECT {RUN_COLUMNS} FROM runs WHERE run_id=?", (run_id,)).fetchone()
+                claimed.append(run_from_row(row))
+            return claimed
+
+        return await self._write(claim)
+
+
+def _insert_run(c: sqlite3.Connection, run: RunRecord, now: float) -> None:
+    """Insert ``run``, and its session when it is new (else mark the session updated)."""
+    if run.session_id is not None:
+        c.execute(
+            f"INSERT INTO sessions ({SESSION_COLUMNS}) VALUES (?,?,?,'{{}}',?,?,?) "
+            "ON CONFLICT(session_id) DO UPDATE SET updated_at=excluded.updated_at, "
+            "workflow_id=COALESCE(workflow_id, excluded.workflow_id), "
+            "user_id=COALESCE(user_id, excluded.user_id)",
+            (run.session_id, run.workflow_id, run.user_id, now, now, session_name_of(run.input)),
+        )
+    c.execute(
+        "INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+        (run.run_id, run.workflow_id, run.workflow_name, run.session_id, run.user_id, run.status,
+         dumps(run.input), dumps(run.output), run.error, run.owner, run.created_at, run.updated_at),
+    )
 
 
 def _session_where(query: SessionQuery) -> tuple[str, list[Any]]:

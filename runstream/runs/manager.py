@@ -22,7 +22,7 @@ from runstream import events as ev
 from runstream.engine.context import RunContext
 from runstream.engine.serialize import to_jsonable
 from runstream.engine.workflow import Workflow
-from runstream.errors import LogWriteFailed, RunNotActive, ShuttingDown, UnknownRun, UnknownWorkflow
+from runstream.errors import LogWriteFailed, QueueFull, RunNotActive, ShuttingDown, UnknownRun, UnknownWorkflow
 from runstream.events import StoredEvent
 from runstream.fanout.base import Hub
 from runstream.log.base import EventLog, RunRecord, RunStatus
@@ -31,6 +31,7 @@ from runstream.models.base import close_model
 from runstream.runs.appender import Appender
 from runstream.runs.follow import follow, follow_batches
 from runstream.runs.lifecycle import Lifecycle, RunState
+from runstream.runs.queue import RunQueue
 from runstream.runs.recovery import DEFAULT_LEASE_TTL, ResumePlan, Recovery, load_resume_plan
 from runstream.runs.sink import LogSink
 
@@ -63,7 +64,12 @@ class _ActiveRun:
 
 
 class RunManager:
-    """The runs of one server process over a shared log and hub."""
+    """The runs of one server process over a shared log and hub.
+
+    ``max_concurrent_runs``: runs this process executes at once (None: no cap); a run
+    started past it is queued in the log, and started here or on any replica with a free
+    slot. ``max_queued_runs``: how many runs may wait (None: no bound); past it a start is
+    refused with ``QueueFull``."""
 
     def __init__(
         self,
@@ -72,6 +78,8 @@ class RunManager:
         workflows: Iterable[Workflow],
         owner: str | None = None,
         lease_ttl: float = DEFAULT_LEASE_TTL,
+        max_concurrent_runs: int | None = None,
+        max_queued_runs: int | None = None,
     ) -> None:
         self.log = log
         self.hub = hub
@@ -86,6 +94,8 @@ class RunManager:
         self._appender: Appender | None = None
         self._models: dict[int, object] = {}
         """The models runs here used, shared by their contexts: closed by ``close``."""
+        self.queue = RunQueue(self, max_concurrent_runs, max_queued_runs, poll=lease_ttl / 3)
+        """Runs past ``max_concurrent_runs`` wait in the log (``runs/queue.py``)."""
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -97,6 +107,7 @@ class RunManager:
         self._appender = Appender(self.log, self.hub)
         self._appender.start()
         await self.recovery.start()
+        self.queue.start()
 
     def stop_accepting(self) -> None:
         """Refuse new runs from now on (``start_run`` raises ``ShuttingDown``)."""
@@ -115,6 +126,7 @@ class RunManager:
             return
         self._closed = True
         self.stop_accepting()
+        await self.queue.close()
         await self.recovery.close()
         tasks = [a.life.task for a in self._active.values() if a.life.task is not None]
         if grace > 0 and tasks:
@@ -178,10 +190,32 @@ class RunManager:
             created_at=time.time(),
         )
         session = await self.log.get_session(session_id)
-        await self.log.create_run(record)
-        active = self._activate(record, session.state if session else {})
+        if not self.queue.reserve():
+            await self.queue.put(record, additional_data)
+            return record
+        try:
+            await self.log.create_run(record)
+            active = self._activate(record, session.state if session else {})
+        finally:
+            self.queue.release()
         self._launch(active, lambda: workflow.run(active.context, validated, additional_data))
         return record
+
+    def start_queued(self, record: RunRecord) -> None:
+        """Start a run this process just claimed from the queue, in the background, with the
+        request its ``WorkflowQueued`` (event 0) holds. Active at once: a cancel that comes
+        before its task begins ends it with ``WorkflowCancelled`` and nothing else."""
+        workflow = self.workflow(record.workflow_id)
+        active = self._activate(record, {}, next_index=1)
+
+        async def body() -> None:
+            request = await self.queue.request_of(record.run_id)
+            session = await self.log.get_session(record.session_id) if record.session_id else None
+            active.context.session_state.update(session.state if session else {})
+            additional_data = request.get("additional_data") if request else None
+            await workflow.run(active.context, workflow.validate_input(record.input), additional_data)
+
+        self._launch(active, body)
 
     async def resume(self, record: RunRecord) -> None:
         """Continue a run claimed from a dead owner from its last completed step, in the background.
@@ -195,11 +229,14 @@ class RunManager:
 
     async def _continue(self, active: _ActiveRun, workflow: Workflow, plan: ResumePlan) -> None:
         record, emit = active.record, active.context.emit
+        # claimed from the queue, its owner died before its start: nothing but its request is logged
+        request = await self.queue.request_of(record.run_id) if plan.next_index == 1 else None
         if plan.blocked_by is not None:
             name = plan.blocked_by.name
             await emit(ev.WORKFLOW_ERROR, _lost(f"Run was interrupted in a step that cannot be re-run: {name!r}"))
-        elif plan.next_index == 0:  # it died before its first event: nothing was seen, start it afresh
-            await workflow.run(active.context, workflow.validate_input(record.input))
+        elif plan.next_index == 0 or request is not None:  # nothing of it ran: start it afresh
+            additional_data = request.get("additional_data") if request else None
+            await workflow.run(active.context, workflow.validate_input(record.input), additional_data)
         else:
             await emit(ev.WORKFLOW_RESUMED, plan.resumed_fields(workflow.steps))
             await workflow.run(active.context, workflow.validate_input(record.input), resumed=True)
@@ -279,6 +316,7 @@ class RunManager:
     def _forget(self, active: _ActiveRun) -> None:
         self._active.pop(active.record.run_id, None)
         self.appender.failed.pop(active.record.run_id, None)
+        self.queue.wake()  # a slot is free: the next queued run may start here
 
     def _strand(self, active: _ActiveRun, exc: LogWriteFailed) -> None:
         """Stop a run whose events cannot be written. Recovery disowns it once the log answers
@@ -298,7 +336,12 @@ class RunManager:
         if record is None:
             raise UnknownRun(run_id)
         if record.status in (RunStatus.PAUSED, RunStatus.QUEUED):
-            return await self._cancel_idle(record)
+            try:
+                return await self._cancel_idle(record)
+            except RunNotActive:  # a replica started it meanwhile: cancel it where it runs now
+                if record.status is not RunStatus.QUEUED:
+                    raise
+                return await self.cancel(run_id)
         if record.status != RunStatus.RUNNING:
             raise RunNotActive(f"Run {run_id} is not running (status: {record.status})")
         if record.owner is None or record.owner == self.owner:

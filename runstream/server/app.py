@@ -115,6 +115,9 @@ class Server:
     ``auth``: JWT verification and per-user isolation (default ``AuthConfig.from_env()``;
     docs/security.md). ``limits``: sizes, rates and counts per client (default
     ``Limits.from_env()``); ``max_message_size`` overrides its frame and body size.
+    ``max_concurrent_runs`` (default ``RUNSTREAM_MAX_CONCURRENT_RUNS`` or 1000) and ``max_queued_runs``
+    (``RUNSTREAM_MAX_QUEUED_RUNS`` or 10000) override the limits' run queue: runs past the first
+    wait in the log, queued, for a slot on any replica (docs/deploy.md#the-run-queue).
     ``retention``: how long finished runs are kept (default ``RetentionPolicy.from_env()``:
     for ever). ``lease_ttl``: seconds after which a silent replica's runs are taken over
     (docs/recovery.md). ``handover_grace``: after SIGTERM, ``serve()`` lets each run finish
@@ -144,6 +147,8 @@ class Server:
         limits: Limits | None = None,
         handover_grace: float | None = None,
         cors_origins: Sequence[str] | None = None,
+        max_concurrent_runs: int | None = None,
+        max_queued_runs: int | None = None,
     ) -> None:
         self.cors_origins = list(cors_origins) if cors_origins is not None else cors_origins_from_env()
         """Browser origins allowed to call the HTTP API from another origin; none by default."""
@@ -158,12 +163,17 @@ class Server:
         self.limits = limits or Limits.from_env()
         if max_message_size is not None:
             self.limits.max_message_size = max_message_size
+        if max_concurrent_runs is not None:
+            self.limits.max_concurrent_runs = max_concurrent_runs
+        if max_queued_runs is not None:
+            self.limits.max_queued_runs = max_queued_runs
         self.max_message_size = self.limits.max_message_size
         self.compression = compression
         self.sse_heartbeat = sse_heartbeat  # seconds of silence before an SSE stream sends `: ping`
         self.retention = retention or RetentionPolicy.from_env()
         self.manager = RunManager(
-            log or open_log(self.database_url), hub or open_hub(self.redis_url), workflows, lease_ttl=lease_ttl
+            log or open_log(self.database_url), hub or open_hub(self.redis_url), workflows, lease_ttl=lease_ttl,
+            max_concurrent_runs=self.limits.max_concurrent_runs, max_queued_runs=self.limits.max_queued_runs,
         )
         self.access = Access(auth.user_isolation)
         self.gate = Gate(self.manager, self.access, self.limits)

@@ -39,6 +39,7 @@ from runstream.errors import (
     TokenExpired,
     TooManyConnections,
     TooManyRuns,
+    QueueFull,
     TooManySubscriptions,
     TooSlow,
     Unauthorized,
@@ -61,6 +62,7 @@ STATUS: dict[type[RunstreamError], int] = {
     LimitExceeded: 429,
     RateLimited: 429,
     TooManyRuns: 429,
+    QueueFull: 429,
     TooManyConnections: 429,
     TooManySubscriptions: 429,
     IdleTimeout: 408,
@@ -103,7 +105,7 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
              403: "The token's scopes do not allow this (code forbidden)",
              404: "Unknown workflow, run or session (another user's looks the same)",
              413: "Request body too large (code message_too_large)",
-             429: "A limit was reached (code rate_limited, too_many_runs, too_many_connections); see Retry-After",
+             429: "A limit was reached (code rate_limited, too_many_runs, queue_full, too_many_connections); see Retry-After",
              409: "The run is not running", 422: "Invalid request data",
              503: "The server is shutting down and takes no new runs, or its log cannot be written"}
     return {s: {"model": ErrorBody, "description": words.get(s, "Error")} for s in statuses}

@@ -29,8 +29,9 @@ and validating it recursively would exhaust the stack."""
 class Limits:
     """``None`` turns a limit off. ``max_message_size``: bytes of one WebSocket frame or HTTP
     request body. ``runs_per_minute``/``max_runs_per_user``: per user (the JWT's user, else the
-    client's address); the security key and admins are not held to them. ``max_runs``:
-    concurrent runs on this server. ``max_connections_per_client``: open WebSockets and SSE
+    client's address); the security key and admins are not held to them. ``max_concurrent_runs``:
+    runs this server executes at once; further runs wait in the log's queue, which holds at most
+    ``max_queued_runs`` (``0``: no queue, a run past the cap is refused). ``max_connections_per_client``: open WebSockets and SSE
     streams per client address. ``max_subscriptions``: runs one socket follows at once.
     ``idle_timeout``: seconds a socket may stay silent while it follows nothing (and an
     unauthenticated one may wait to authenticate). ``max_lag``: seconds a reader may stay
@@ -39,7 +40,8 @@ class Limits:
     max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
     runs_per_minute: int | None = 60
     max_runs_per_user: int | None = 20
-    max_runs: int | None = 1000
+    max_concurrent_runs: int | None = 1000
+    max_queued_runs: int | None = 10_000
     max_connections_per_client: int | None = 1000
     max_subscriptions: int | None = 100
     idle_timeout: float | None = 300.0
@@ -49,7 +51,8 @@ class Limits:
         "max_message_size": "RUNSTREAM_MAX_MESSAGE_SIZE",
         "runs_per_minute": "RUNSTREAM_RUNS_PER_MINUTE",
         "max_runs_per_user": "RUNSTREAM_MAX_RUNS_PER_USER",
-        "max_runs": "RUNSTREAM_MAX_RUNS",
+        "max_concurrent_runs": "RUNSTREAM_MAX_CONCURRENT_RUNS",
+        "max_queued_runs": "RUNSTREAM_MAX_QUEUED_RUNS",
         "max_connections_per_client": "RUNSTREAM_MAX_CONNECTIONS_PER_CLIENT",
         "max_subscriptions": "RUNSTREAM_MAX_SUBSCRIPTIONS",
         "idle_timeout": "RUNSTREAM_IDLE_TIMEOUT",
@@ -58,14 +61,16 @@ class Limits:
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Limits:
-        """Defaults, then ``RUNSTREAM_*`` (``off`` or ``0`` turns one off), then ``overrides``."""
+        """Defaults, then ``RUNSTREAM_*`` (``off`` or ``0`` turns one off, except that a message
+        size is always bounded and ``RUNSTREAM_MAX_QUEUED_RUNS=0`` means no queue), then ``overrides``."""
         values: dict[str, Any] = {}
         for f in fields(cls):
             name = cls._ENV.get(f.name)
             raw = os.environ.get(name, "").strip() if name else ""
             if not raw:
                 continue
-            if raw.lower() in ("off", "none", "0") and f.name != "max_message_size":
+            off = raw.lower() in ("off", "none") or raw == "0" and f.name != "max_queued_runs"
+            if off and f.name != "max_message_size":
                 values[f.name] = None
             else:
                 number = float(raw)

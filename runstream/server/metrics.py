@@ -1,8 +1,8 @@
 """``/metrics``: ``runstream.metrics`` in Prometheus's text format, plus gauges read at scrape time.
 
-Read when scraped: runs by workflow and status from the log (so every replica
-reports the whole deployment's runs; take ``max`` across replicas, not ``sum``), and
-this replica's open WebSocket connections. With authentication on, the route needs a
+Read when scraped: runs by workflow and status and the run queue's depth from the log
+(so every replica reports the whole deployment's; take ``max`` across replicas, not
+``sum``), the runs this replica executes and its open WebSocket connections. With authentication on, the route needs a
 valid bearer token (the security key or a JWT), as the API does.
 """
 
@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from fastapi import APIRouter, Depends, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from runstream.log.base import RunStatus
 from runstream.metrics import Sample, Sampler, render
 from runstream.server.routes import authenticate
 
@@ -41,6 +42,16 @@ def server_samplers(server: Server) -> list[Sampler]:
             "Runs in the log, by workflow and status (the whole deployment's)",
             ["workflow", "status"],
             [([workflow, status], float(n)) for (workflow, status), n in sorted(counts.items())],
+        ), (
+            "runstream_queue_depth",
+            "Runs waiting in the run queue for a free slot on any replica (the whole deployment's)",
+            [],
+            [([], float(sum(n for (_, status), n in counts.items() if status == RunStatus.QUEUED)))],
+        ), (
+            "runstream_runs_executing",
+            "Runs this replica executes now (the run queue caps them at max_concurrent_runs)",
+            [],
+            [([], float(server.manager.running_here()))],
         )]
 
     async def sockets() -> list[Sample]:

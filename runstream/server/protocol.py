@@ -151,7 +151,7 @@ def plan_reconnect(run: RunRecord, last_event_index: int | None, current_count: 
     subscribed = control(
         "subscribed",
         run_id=run.run_id,
-        status="running",
+        status=run.status,
         current_event_count=current_count,
         message="Subscribed to live events",
     )
@@ -160,7 +160,7 @@ def plan_reconnect(run: RunRecord, last_event_index: int | None, current_count: 
     catch_up = control(
         "catch_up",
         run_id=run.run_id,
-        status="running",
+        status=run.status,
         missed_events=missed,
         current_event_count=current_count,
         message=f"Sending {missed} missed events",
