@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -31,7 +32,7 @@ async def test_an_index_taken_by_another_writer_stops_only_that_run_which_then_r
             _, seen_b = await read_run(ws_b, limit=7)
             run_a = seen_a[0]["run_id"]
             foreign = {"event": "Foreign", "run_id": run_a, "event_index": 7}
-            with sqlite3.connect(db) as conn:  # another writer takes the index run A writes next
+            with closing(sqlite3.connect(db)) as conn, conn:  # another writer takes the index run A writes next
                 conn.execute("INSERT INTO events VALUES (?, 7, 'Foreign', ?)", (run_a, json.dumps(foreign)))
             valve_a.open()
             valve_b.open()

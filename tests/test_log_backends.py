@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from contextlib import closing
 import time
 from pathlib import Path
 
@@ -288,7 +289,7 @@ async def test_delete_sessions_takes_their_runs_and_events_unless_one_is_running
 
 async def test_a_log_written_before_sessions_had_names_gains_the_column(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
-    with sqlite3.connect(path) as conn:
+    with closing(sqlite3.connect(path)) as conn, conn:  # `with conn` commits; closing() closes
         conn.execute(
             "CREATE TABLE sessions (session_id TEXT PRIMARY KEY, workflow_id TEXT, user_id TEXT, "
             "state TEXT NOT NULL, created_at REAL NOT NULL, updated_at REAL NOT NULL)"

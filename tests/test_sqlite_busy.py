@@ -44,6 +44,7 @@ async def test_an_append_behind_another_writer_waits_off_the_event_loop(tmp_path
         threading.Thread(target=lambda: (other.execute("COMMIT"), released.set())).start()
         await asyncio.wait_for(append, 30)
         assert released.is_set()
+        other.close()
         assert [e.index for e in await log.read("r", 0, 10)] == [0, 1, 2]
 
         await log.append({"r": ([event(3)], None)})  # the lock is free: inline again

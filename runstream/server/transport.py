@@ -131,7 +131,11 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
             await self.writable.wait()
         if self.close_sent or self.transport.is_closing():
             raise ClientLeft
-        self.transport.writelines(pending)
+        # write(), not writelines(): on Python 3.12.0-3.12.8 and 3.13.0-3.13.1 the selector
+        # transport's writelines() never pauses the protocol (CPython gh-127655), so `writable`
+        # stayed set and a reader that stopped reading had the whole run buffered in the server.
+        # Python 3.11's writelines() is this same join and write.
+        self.transport.write(b"".join(pending))
 
     async def close(self, code: int, reason: str) -> None:
         await self._send_control({"type": "websocket.close", "code": code, "reason": reason})
