@@ -21,14 +21,17 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import jwt
 import pytest
 
 from runstream import Server, Step, StepInput, Workflow
 from runstream import events as ev
 from runstream.server.auth import AuthConfig
-from tests.conftest import IN_CI, ROOT, serve_in_thread
+from tests.conftest import IN_CI, ROOT, free_port, serve_in_thread
+from tests.demo_process import demo_server
 from tests.runkit import Valve, valve_workflow
+from tests.waiting import wait_until
 
 VENV = ROOT / ".venv-agno"
 REQUIREMENTS = ["agno==3.1.10", "fastapi", "httpx"]
@@ -38,9 +41,10 @@ EXTENSIONS = {ev.STEP_RETRY, ev.WORKFLOW_RESUMED, ev.WORKFLOW_QUEUED}
 """runstream's events that AgentOS has no name for (its client skips them: agno 3.1.10 raises
 "Unknown workflow event type" for each, and its stream reader logs that and goes on)."""
 NOT_WALKED = {ev.WORKFLOW_RESUMED, ev.WORKFLOW_PAUSED, ev.WORKFLOW_QUEUED}
-"""Events no run here has: ``WorkflowResumed`` is a run's after a crash (tests/test_recovery*.py);
-``WorkflowPaused`` (an AgentOS event) waits for a workflow that pauses, with ``check_continue``;
-``WorkflowQueued`` is a run's that waited for a slot (tests/test_queue.py)."""
+"""Events no run of the first test has: ``WorkflowResumed`` (a run's after a crash) and
+``WorkflowQueued`` (a run's that waited for a slot) are walked by the second, on a demo server
+killed with SIGKILL; ``WorkflowPaused`` (an AgentOS event) waits for a workflow that pauses,
+with ``check_continue``."""
 
 
 def venv_python() -> Path:
@@ -167,3 +171,37 @@ def test_the_agentos_client_works_against_runstream(agno_python: Path, servers: 
     assert emitted - set(report["events"]) == NOT_WALKED, report["events"]
     for keyed in with_auth:
         assert {"check_auth", "check_sessions", "check_run_workflow", "check_cancel"} <= set(keyed["passed"])
+
+
+@pytest.mark.timeout(600)
+def test_a_resumed_and_a_queued_run_parse_with_agno(agno_python: Path, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The demo server with one run slot: run A runs, run B queues behind it; SIGKILL mid-A, and
+    the restarted server resumes A (``WorkflowResumed``) and then starts B (``WorkflowQueued``
+    first). agno parses every event of both logs but runstream's own, and its SSE reader skips those."""
+    monkeypatch.setenv("RUNSTREAM_MAX_CONCURRENT_RUNS", "1")
+    db, workflow = tmp_path / "demo.db", "content-creation-workflow"
+    port = free_port()
+    with demo_server(port, db, pace="0.01") as proc:
+        url = f"http://127.0.0.1:{port}"
+        started = [httpx.post(f"{url}/workflows/{workflow}/runs", timeout=30,
+                              data={"message": topic, "background": "true", "session_id": f"logged-{topic}"}).json()
+                   for topic in ("kites", "tides")]
+        run_a, run_b = (r["run_id"] for r in started)
+        assert started[1]["status"] == "queued", started
+        wait_until(lambda: httpx.get(f"{url}/runs/{run_a}").json()["event_count"] >= 20, 60, what="run A to stream")
+        proc.kill()
+        proc.wait(timeout=30)
+    port = free_port()
+    with demo_server(port, db, pace="0"):
+        url = f"http://127.0.0.1:{port}"
+        wait_until(lambda: all(httpx.get(f"{url}/runs/{r}").json()["status"] == "completed" for r in (run_a, run_b)),
+                   120, what="the restarted server to finish both runs")
+        (report,) = run_checks(agno_python, {
+            "url": url, "only": ["check_logged_runs"], "extensions": sorted(EXTENSIONS), "logged_runs": [
+                {"workflow_id": workflow, "run_id": run_a, "expect": [ev.WORKFLOW_RESUMED, ev.WORKFLOW_COMPLETED]},
+                {"workflow_id": workflow, "run_id": run_b, "expect": [ev.WORKFLOW_QUEUED, ev.WORKFLOW_COMPLETED]},
+            ],
+        })
+    assert report["passed"] == ["check_logged_runs"]
+    assert {ev.WORKFLOW_RESUMED, ev.WORKFLOW_QUEUED} <= set(report["events"])
