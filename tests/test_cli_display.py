@@ -6,7 +6,7 @@ import io
 
 from rich.console import Console
 
-from runstream.cli.display import RunView, render
+from runstream.cli.display import RunView, progress_line, render
 from runstream.client import Event
 
 
@@ -40,3 +40,13 @@ def test_render_shows_the_run_the_steps_and_the_streaming_text() -> None:
     console.print(render(view))
     text = console.export_text()
     assert "Story r1  running" in text and "Research" in text and "tides rise" in text and "event 2" in text
+
+
+def test_a_queued_run_shows_queued_until_it_starts() -> None:
+    view = RunView("r1")
+    queued = event(0, "WorkflowQueued", created_at=100)
+    view.add(queued)
+    assert view.status == "queued" and view.started is None
+    assert progress_line(view, queued) == "run r1 of Story queued: every run slot of the server is taken"
+    view.add(event(1, "WorkflowStarted", created_at=130))
+    assert view.status == "running" and view.started == 130

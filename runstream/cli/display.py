@@ -106,10 +106,12 @@ class RunView:
         self.last_index, self.note = event.index, ""
         self.latest = at if at is not None else self.latest
         self.workflow = str(data.get("workflow_name") or data.get("workflow_id") or self.workflow)
-        if self.started is None and at is not None:
-            self.started = at
-        if self.status == "connecting":
+        if event.name == ev.WORKFLOW_QUEUED:
+            self.status = "queued"  # waiting for a slot: its time runs from its WorkflowStarted
+        elif self.status in ("connecting", "queued"):
             self.status = "running"
+        if self.started is None and at is not None and self.status != "queued":
+            self.started = at
         key = f"{data.get('step_index')}:{data.get('step_name')}"
         if event.name == ev.STEP_STARTED:
             self.steps[key] = StepView(str(data.get("step_name")), started=at)
@@ -181,6 +183,8 @@ def progress_line(view: RunView, event: Event) -> str | None:
     data = event.data
     key = f"{data.get('step_index')}:{data.get('step_name')}"
     step = view.steps.get(key)
+    if event.name == ev.WORKFLOW_QUEUED:
+        return f"run {view.run_id} of {view.workflow} queued: every run slot of the server is taken"
     if event.name == ev.WORKFLOW_STARTED:
         return f"run {view.run_id} of {view.workflow} started"
     if event.name == ev.WORKFLOW_RESUMED:

@@ -148,7 +148,11 @@ function when(seconds) {
   return seconds ? new Date(seconds * 1000).toLocaleString() : "";
 }
 
+/** Statuses of a run that has not ended: it can be cancelled. */
+const ACTIVE = new Set(["queued", "running", "paused"]);
+
 const STATUS_WORDS = {
+  queued: "Queued",
   running: "Running",
   completed: "Completed",
   error: "Failed",
@@ -475,7 +479,7 @@ class RunView {
     badge.textContent = STATUS_WORDS[status] || status;
     badge.dataset.status = status;
     document.body.dataset.runStatus = t.last >= 0 ? t.status : "loading"; // what the timeline shows
-    $("run-cancel").hidden = t.done || !(status === "running" || status === "paused");
+    $("run-cancel").hidden = t.done || !ACTIVE.has(status);
     const input = t.input ?? record?.input;
     $("run-input").textContent = input == null ? "" : `Input: ${asText(input)}`;
     $("run-notices").replaceChildren(...t.notices.map((n) => el("li", { class: `notice notice-${n.kind}`, text: n.text })));
@@ -824,18 +828,18 @@ async function drawRuns(query) {
   $("runs-prev").disabled = query.page <= 1;
   $("runs-next").disabled = !more;
   $("runs-page").textContent = `Page ${query.page}`;
-  if (runs.some((r) => r.status === "running")) {
+  if (runs.some((r) => r.status === "running" || r.status === "queued")) {
     runsTimer = setInterval(() => !document.hidden && drawRuns(runsQuery()), 5000);
   }
 }
 
 function runRow(run) {
-  const ended = run.status !== "running" && run.status !== "paused";
+  const ended = !ACTIVE.has(run.status);
   const duration = ended ? formatDuration(run.created_at, run.updated_at) : "…";
   const open = el("a", { href: `#/run/${run.run_id}`, text: "Open", "aria-label": `Open run ${run.run_id}` });
   const actions = el("td", { class: "actions" }, open);
   if (run.status === "paused") open.textContent = "Answer";
-  if (run.status === "running" || run.status === "paused") {
+  if (ACTIVE.has(run.status)) {
     const cancel = el("button", { type: "button", text: "Cancel", "aria-label": `Cancel run ${run.run_id}` });
     cancel.addEventListener("click", async () => {
       cancel.disabled = true;

@@ -43,7 +43,7 @@ export interface Workflow {
   input_schema: Record<string, unknown> | null;
 }
 
-export type RunStatus = "running" | "completed" | "error" | "cancelled" | string;
+export type RunStatus = "queued" | "running" | "paused" | "completed" | "error" | "cancelled" | string;
 
 export interface Run {
   run_id: string;

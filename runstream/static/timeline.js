@@ -91,7 +91,13 @@ export class RunTimeline {
       this.pause = null;
       this.runChanged = true;
     }
-    if (name === "WorkflowStarted") {
+    if (name === "WorkflowQueued") {
+      this.status = "queued"; // waiting for a free slot; WorkflowStarted follows
+      this.workflowName = event.workflow_name ?? null;
+      this.input = event.input ?? null;
+      this.runChanged = true;
+    } else if (name === "WorkflowStarted") {
+      if (this.status === "queued") this.status = "running";
       this.workflowName = event.workflow_name ?? null;
       this.input = event.input ?? null;
       this.startedAt = event.created_at ?? null;

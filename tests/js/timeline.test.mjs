@@ -183,3 +183,15 @@ test("an answer fills in the active requirement only", () => {
   assert.deepEqual(answered(requirements, { confirmed: false, rejection_feedback: "not now" })[1].rejection_feedback, "not now");
   assert.deepEqual(answered([], { confirmed: true }), []);
 });
+
+test("a queued run is queued until its WorkflowStarted, then runs", () => {
+  index = 0;
+  const t = fold([e("WorkflowQueued", { workflow_name: "W", input: "tides" })]);
+  assert.equal(t.status, "queued");
+  assert.equal(t.input, "tides");
+  assert.equal(t.done, false);
+  fold([e("WorkflowStarted", { workflow_name: "W", input: "tides" })], t);
+  assert.equal(t.status, "running");
+  fold([e("WorkflowCancelled", { reason: "cancelled by request" })], t);
+  assert.equal(t.status, "cancelled");
+});
