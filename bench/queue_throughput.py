@@ -9,28 +9,26 @@ being in the log, runs/s; and, for the queued runs, the wait from being queued t
 started (from their ``WorkflowQueued`` and ``WorkflowStarted`` timestamps). Checked: each
 run started once and completed.
 
-    .venv/bin/python bench/queue.py --backend sqlite --runs 1000 --cap 10
-    .venv/bin/python bench/queue.py --backend postgres --runs 1000 --cap 10 --replicas 1 2
-    .venv/bin/python bench/queue.py --backend postgres --runs 200 --cap 10 --work 0.05
+    .venv/bin/python bench/queue_throughput.py --backend sqlite --runs 1000 --cap 10
+    .venv/bin/python bench/queue_throughput.py --backend postgres --runs 1000 --cap 10 --replicas 1 2
+    .venv/bin/python bench/queue_throughput.py --backend postgres --runs 200 --cap 10 --work 0.05
 """
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import statistics
 import sys
+import tempfile
+import time
+import uuid
 from pathlib import Path
 
-# run as a script, this folder comes first on sys.path, and this file would be the stdlib's ``queue``
-sys.path[0] = str(Path(__file__).resolve().parents[1])
+import asyncpg
+import orjson
 
-import argparse  # noqa: E402
-import asyncio  # noqa: E402
-import statistics  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-import uuid  # noqa: E402
-
-import asyncpg  # noqa: E402
-import orjson  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from runstream import LocalHub, RunManager, RunStatus, Step, StepInput, Workflow, open_log  # noqa: E402
 from runstream import events as ev  # noqa: E402
