@@ -262,3 +262,25 @@ async def test_two_replicas_on_postgres_take_each_queued_run_exactly_once(
     for events in transcripts:
         assert [e.name for e in events].count(ev.WORKFLOW_STARTED) == 1
         assert [e.index for e in events] == list(range(len(events)))
+
+
+async def test_a_run_queued_on_a_full_replica_starts_at_once_on_one_with_room(
+    postgres_url: str, redis_url: str, valve: Valve
+) -> None:
+    """The full replica announces the queued run over Redis: the idle one claims it without
+    waiting for its poll (``lease_ttl / 3``, here 200 s: longer than the test may wait)."""
+    full, idle = Tracker(), Tracker()
+    servers = [
+        Server(workflows=[held(valve, t)], database_url=postgres_url, redis_url=redis_url, limits=limits(1),
+               lease_ttl=600)
+        for t in (full, idle)
+    ]
+    with serve_in_thread(servers[0]) as first, serve_in_thread(servers[1]):
+        async with Client(first.http_url) as client:
+            await start(client, "m0")
+            await until(lambda: full.entered == ["m0"], what="the first replica's one slot taken")
+            queued = await start(client, "m1")
+            await until(lambda: idle.entered == ["m1"], what="the idle replica to start the queued run")
+            valve.open()
+            events = await events_of(client, queued)
+    assert [e.name for e in events][:2] == [ev.WORKFLOW_QUEUED, ev.WORKFLOW_STARTED]

@@ -131,3 +131,12 @@ class Hub(Protocol):
         """Tell every replica that ``owner`` has given up its runs (they may claim them now);
         best effort: a replica that misses it finds them at its next scan."""
         ...
+
+    async def serve_queue(self, queued: Callable[[str], None]) -> None:
+        """From now on, call ``queued(owner)`` when any replica announces it queued a run."""
+        ...
+
+    async def announce_queued(self, owner: str) -> None:
+        """Tell every replica that ``owner`` queued a run (one with a free slot may claim it
+        now); best effort: a replica that misses it finds the run at its next poll."""
+        ...

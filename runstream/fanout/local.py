@@ -16,6 +16,7 @@ class LocalHub:
         self._subscribers: dict[str, set[Subscriber]] = {}
         self._cancellers: dict[str, Callable[[str], object]] = {}
         self._handovers: list[Callable[[str], None]] = []
+        self._queue_listeners: list[Callable[[str], None]] = []
 
     async def start(self) -> None:
         return None
@@ -24,6 +25,7 @@ class LocalHub:
         self._subscribers.clear()
         self._cancellers.clear()
         self._handovers.clear()
+        self._queue_listeners.clear()
 
     def subscribe(self, run_id: str) -> Subscriber:
         subscriber = Subscriber(run_id, self.buffer_limit)
@@ -60,6 +62,13 @@ class LocalHub:
     async def announce_handover(self, owner: str) -> None:
         for handed_over in list(self._handovers):
             handed_over(owner)
+
+    async def serve_queue(self, queued: Callable[[str], None]) -> None:
+        self._queue_listeners.append(queued)
+
+    async def announce_queued(self, owner: str) -> None:
+        for queued in list(self._queue_listeners):
+            queued(owner)
 
     def subscriber_count(self, run_id: str) -> int:
         return len(self._subscribers.get(run_id, ()))

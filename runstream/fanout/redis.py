@@ -36,6 +36,8 @@ CANCEL_CHANNEL = "runstream:cancel:"
 """Prefix of an owner's channel (``runstream:cancel:<owner>``): run ids to cancel."""
 HANDOVER_CHANNEL = "runstream:handover"
 """Owners that just gave up their runs (a graceful shutdown): every replica scans for them at once."""
+QUEUE_CHANNEL = "runstream:queued"
+"""Owners that just queued a run (every slot of theirs taken): a replica with room claims it at once."""
 
 RETRY_DELAY = 1.0
 """Seconds between attempts while Redis is unreachable (readers fall back on the log meanwhile)."""
@@ -196,6 +198,22 @@ class RedisHub(LocalHub):
         except redis.RedisError as exc:
             logger.warning("Redis unreachable, other replicas take over %s's runs at their next scan: %s", owner, exc)
 
+    async def serve_queue(self, queued: Callable[[str], None]) -> None:
+        await super().serve_queue(queued)
+        if len(self._queue_listeners) > 1:
+            return  # already subscribed
+        confirmed = self._confirmations[QUEUE_CHANNEL] = asyncio.get_running_loop().create_future()
+        await self.pubsub.subscribe(QUEUE_CHANNEL)
+        async with asyncio.timeout(SUBSCRIBE_TIMEOUT):
+            await confirmed
+
+    async def announce_queued(self, owner: str) -> None:
+        await super().announce_queued(owner)
+        try:
+            await self.client.publish(QUEUE_CHANNEL, owner)
+        except redis.RedisError as exc:
+            logger.warning("Redis unreachable, other replicas find %s's queued run at their next poll: %s", owner, exc)
+
     async def ping(self) -> None:
         await self.client.ping()
 
@@ -241,6 +259,9 @@ class RedisHub(LocalHub):
         elif channel == HANDOVER_CHANNEL:
             for handed_over in list(self._handovers):
                 handed_over(message["data"].decode())
+        elif channel == QUEUE_CHANNEL:
+            for queued in list(self._queue_listeners):
+                queued(message["data"].decode())
         elif channel.startswith(CANCEL_CHANNEL):
             cancel = self._cancellers.get(channel.removeprefix(CANCEL_CHANNEL))
             if cancel is not None:

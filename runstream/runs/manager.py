@@ -104,6 +104,7 @@ class RunManager:
         await self.hub.start()
         await self.hub.serve_cancels(self.owner, self._cancel_for_replica)
         await self.hub.serve_handovers(self.recovery.wake)
+        await self.hub.serve_queue(self.queue.heard)
         self._appender = Appender(self.log, self.hub)
         self._appender.start()
         await self.recovery.start()

@@ -5,8 +5,9 @@ with one event, ``WorkflowQueued``, which holds its request; clients follow it a
 any run. Whichever replica has a free slot claims the oldest queued runs
 (``EventLog.claim_queued``: PostgreSQL row claims with ``FOR UPDATE SKIP LOCKED``,
 one writer on SQLite), so each run starts exactly once and in order of creation.
-A replica claims when one of its runs ends, when a run is queued here, and every
-``poll`` seconds (a run queued on another replica, or left queued by a restart).
+A replica claims when one of its runs ends, when a run is queued here or on another
+replica (the hub's announcement: Redis across replicas), and every ``poll`` seconds (an
+announcement missed, or runs left queued by a restart).
 
 The queue is in the database, not in a process: a restarted server, or any
 replica, starts what was queued. ``max_queued_runs`` bounds its depth (across
@@ -73,6 +74,7 @@ class RunQueue:
         """Slots taken by starts and claims in flight (not active yet): no one else may take them."""
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._announcing: set[asyncio.Task[None]] = set()
 
     def free_slots(self) -> int:
         """Runs this replica may start now (0 once it drains)."""
@@ -104,6 +106,9 @@ class RunQueue:
             )
         logger.info("run %s of %s queued", record.run_id, record.workflow_id)
         self.wake()  # a slot may have freed while it was written
+        announcing = asyncio.create_task(self.manager.hub.announce_queued(self.manager.owner))
+        self._announcing.add(announcing)  # not awaited: the start is answered without waiting for Redis
+        announcing.add_done_callback(self._announcing.discard)
 
     async def request_of(self, run_id: str) -> dict[str, Any] | None:
         """The fields of the run's ``WorkflowQueued`` (None: the run was never queued)."""
@@ -117,6 +122,11 @@ class RunQueue:
         """Claim now rather than at the next poll (a run ended here, or one was queued)."""
         self._wake.set()
 
+    def heard(self, owner: str) -> None:
+        """Another replica queued a run (the hub's announcement): claim it if there is room here."""
+        if owner != self.manager.owner:
+            self.wake()
+
     def start(self) -> None:
         """Start claiming: at once (a restart finds what was queued), then on wake-ups and polls."""
         self._wake.set()
@@ -125,7 +135,7 @@ class RunQueue:
     async def close(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            await asyncio.gather(self._task, *self._announcing, return_exceptions=True)
 
     async def fill(self) -> list[str]:
         """Claim and start queued runs while this replica has room; returns their ids."""
