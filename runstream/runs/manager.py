@@ -108,7 +108,7 @@ class RunManager:
         self._appender = Appender(self.log, self.hub)
         self._appender.start()
         await self.recovery.start()
-        self.queue.start()
+        await self.queue.start()
 
     def stop_accepting(self) -> None:
         """Refuse new runs from now on (``start_run`` raises ``ShuttingDown``)."""
@@ -191,7 +191,7 @@ class RunManager:
             created_at=time.time(),
         )
         session = await self.log.get_session(session_id)
-        if not self.queue.reserve():
+        if self.queue.waiting or not self.queue.reserve():
             await self.queue.put(record, additional_data)
             return record
         try:

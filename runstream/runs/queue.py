@@ -75,6 +75,9 @@ class RunQueue:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._announcing: set[asyncio.Task[None]] = set()
+        self._queued_since = 1  # unknown until ``start`` has looked
+        """Runs queued (here, or announced) since the last claim that emptied the queue: while
+        any may wait, a new run queues behind them rather than take a slot that frees."""
 
     def free_slots(self) -> int:
         """Runs this replica may start now (0 once it drains)."""
@@ -105,6 +108,7 @@ class RunQueue:
                 5.0,
             )
         logger.info("run %s of %s queued", record.run_id, record.workflow_id)
+        self._queued_since += 1
         self.wake()  # a slot may have freed while it was written
         announcing = asyncio.create_task(self.manager.hub.announce_queued(self.manager.owner))
         self._announcing.add(announcing)  # not awaited: the start is answered without waiting for Redis
@@ -125,11 +129,19 @@ class RunQueue:
     def heard(self, owner: str) -> None:
         """Another replica queued a run (the hub's announcement): claim it if there is room here."""
         if owner != self.manager.owner:
+            self._queued_since += 1
             self.wake()
 
-    def start(self) -> None:
-        """Start claiming: at once (a restart finds what was queued), then on wake-ups and polls."""
-        self._wake.set()
+    @property
+    def waiting(self) -> bool:
+        """Whether queued runs may wait: a start then queues behind them (first come, first
+        started), even when a slot has just freed, which the oldest queued run is claiming."""
+        return self._queued_since > 0
+
+    async def start(self) -> None:
+        """Start claiming: at once (a restart finds what was queued, and whether runs wait),
+        then on wake-ups and polls."""
+        await self.fill()
         self._task = asyncio.create_task(self._claim_forever(), name="runstream-queue")
 
     async def close(self) -> None:
@@ -142,10 +154,13 @@ class RunQueue:
         manager, started = self.manager, []
         while (room := min(self.free_slots(), 100)) > 0:
             self.reserve(room)
+            queued_before = self._queued_since
             try:
                 claimed = await manager.log.claim_queued(manager.owner, room, list(manager.workflows))
             finally:
                 self.release(room)
+            if len(claimed) < room and self._queued_since == queued_before:
+                self._queued_since = 0  # the queue is empty (of runs this replica can start)
             for record in claimed:
                 logger.info("run %s of %s taken from the queue", record.run_id, record.workflow_id)
                 manager.start_queued(record)
