@@ -134,7 +134,10 @@ async def test_a_full_queue_answers_queue_full_over_http_and_websocket(
 ) -> None:
     with serve(log_url, valve, tracker, cap=1, depth=1) as srv:
         async with Client(srv.http_url) as client:
-            running, queued = await start(client, "m0"), await start(client, "m1")
+            running = await start(client, "m0")
+            accepted = httpx.post(f"{srv.http_url}/workflows/held/runs", data={"message": "m1", "background": "true"})
+            assert accepted.status_code == 202 and accepted.json()["status"] == "queued", accepted.text
+            queued = accepted.json()["run_id"]
             refused = httpx.post(f"{srv.http_url}/workflows/held/runs", data={"message": "m2", "background": "true"})
             assert refused.status_code == 429 and refused.json()["code"] == "queue_full", refused.text
             assert refused.headers["retry-after"]
