@@ -287,3 +287,18 @@ async def test_a_run_queued_on_a_full_replica_starts_at_once_on_one_with_room(
             valve.open()
             events = await events_of(client, queued)
     assert [e.name for e in events][:2] == [ev.WORKFLOW_QUEUED, ev.WORKFLOW_STARTED]
+
+
+def test_the_queue_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """What the demo server and ``runstream serve`` take: ``0`` queues nothing (the cap refuses),
+    ``off`` lifts either bound; ``Server(max_concurrent_runs=...)`` overrides the variable."""
+    monkeypatch.setenv("RUNSTREAM_MAX_CONCURRENT_RUNS", "3")
+    monkeypatch.setenv("RUNSTREAM_MAX_QUEUED_RUNS", "0")
+    assert (Limits.from_env().max_concurrent_runs, Limits.from_env().max_queued_runs) == (3, 0)
+    monkeypatch.setenv("RUNSTREAM_MAX_CONCURRENT_RUNS", "off")
+    monkeypatch.setenv("RUNSTREAM_MAX_QUEUED_RUNS", "off")
+    assert (Limits.from_env().max_concurrent_runs, Limits.from_env().max_queued_runs) == (None, None)
+    monkeypatch.setenv("RUNSTREAM_MAX_CONCURRENT_RUNS", "3")
+    server = Server(workflows=[held(Valve(), Tracker())], database_url=f"sqlite:///{tmp_path}/runs.db",
+                    max_concurrent_runs=5, max_queued_runs=7)
+    assert (server.manager.queue.max_concurrent_runs, server.manager.queue.max_queued_runs) == (5, 7)
