@@ -101,7 +101,7 @@ def test_start_streams_the_run_as_sse(http: httpx.Client) -> None:
 
 def test_start_blocking_answers_with_the_output(http: httpx.Client) -> None:
     run = finished_run(http)
-    assert run["status"] == "completed" and run["content"] == run["output"] and run["output"]
+    assert run["status"] == "COMPLETED" and run["content"] == run["output"] and run["output"]  # AgentOS's RunStatus
     assert set(run["metrics"]["steps"]) == {"Research", "Write"}  # AgentOS's WorkflowMetrics
     via_json = http.post("/workflows/demo/runs", json={"message": "hello", "stream": False}).json()
     assert via_json["output"] == run["output"]
@@ -111,7 +111,8 @@ def test_start_in_background_answers_at_once(http: httpx.Client, valve: Valve) -
     response = http.post("/workflows/valve/runs", data={"message": "go", "background": "true"})
     assert response.status_code == 202
     run_id = response.json()["run_id"]
-    assert http.get(f"/workflows/valve/runs/{run_id}").json()["status"] == "running"
+    assert response.json()["status"] == "running"  # runstream's own statuses here (AgentOS's 202 needs its durable queue)
+    assert http.get(f"/workflows/valve/runs/{run_id}").json()["status"] == "RUNNING"
     valve.open()
     wait_until(lambda: http.get(f"/runs/{run_id}").json()["status"] == "completed", what="the run to end")
 
@@ -127,7 +128,7 @@ def test_start_errors(http: httpx.Client) -> None:
 
 def test_start_validates_input_against_the_schema(http: httpx.Client) -> None:
     run = http.post("/workflows/typed/runs", json={"message": {"topic": "tides"}, "stream": False}).json()
-    assert run["status"] == "completed" and "tides" in run["output"]
+    assert run["status"] == "COMPLETED" and "tides" in run["output"]
 
 
 def test_resume_sends_events_after_last_event_index(http: httpx.Client) -> None:
@@ -180,6 +181,9 @@ def test_list_runs_filters_and_pages(http: httpx.Client) -> None:
     assert [r["run_id"] for r in http.get("/workflows/demo/runs", params={"session_id": "s1"}).json()] == [first["run_id"]]
     assert [r["run_id"] for r in http.get("/workflows/demo/runs", params={"user_id": "bo"}).json()] == [second["run_id"]]
     assert http.get("/workflows/demo/runs", params={"status": "running"}).json() == []
+    listed = http.get("/workflows/demo/runs", params={"status": "COMPLETED"}).json()  # either spelling filters
+    assert {r["run_id"] for r in listed} == {first["run_id"], second["run_id"]} and listed[0]["status"] == "COMPLETED"
+    assert len(http.get("/workflows/demo/runs", params={"status": "completed"}).json()) == 2
     page = http.get("/workflows/demo/runs", params={"limit": 1, "offset": 1}).json()
     assert len(page) == 1 and page[0]["run_id"] in {first["run_id"], second["run_id"]}
     assert http.get("/workflows/valve/runs").json() == []
@@ -191,8 +195,9 @@ def test_list_runs_filters_and_pages(http: httpx.Client) -> None:
 def test_get_run(http: httpx.Client) -> None:
     run = finished_run(http)
     got = http.get(f"/workflows/demo/runs/{run['run_id']}").json()
-    assert got["status"] == "completed" and got["output"] == run["output"] and got["event_count"] == run["event_count"]
-    assert http.get(f"/runs/{run['run_id']}").json() == got
+    assert got["status"] == "COMPLETED" and got["output"] == run["output"] and got["event_count"] == run["event_count"]
+    # /runs is runstream's own route, with runstream's statuses; otherwise the same run
+    assert http.get(f"/runs/{run['run_id']}").json() == {**got, "status": "completed"}
     assert_error(http.get("/workflows/demo/runs/nope"), 404, "unknown_run")
     assert_error(http.get("/runs/nope"), 404, "unknown_run")
 

@@ -68,7 +68,7 @@ def http(srv: RunningServer) -> Iterator[httpx.Client]:
 def test_a_run_moves_runs_events_append_latency_and_model_tokens(http: httpx.Client) -> None:
     before = scrape(http)
     run = http.post("/workflows/demo/runs", data={"message": "tides", "stream": "false"}).json()
-    assert run["status"] == "completed"
+    assert run["status"] == "COMPLETED"
     after = scrape(http)
     logged = http.get(f"/runs/{run['run_id']}").json()["event_count"]
     assert logged > 20
@@ -84,7 +84,7 @@ def test_a_run_moves_runs_events_append_latency_and_model_tokens(http: httpx.Cli
 def test_a_failing_model_counts_an_error_for_its_provider(http: httpx.Client) -> None:
     before = value(scrape(http), "runstream_model_errors_total", provider="brokenco")
     run = http.post("/workflows/broken/runs", data={"message": "x", "stream": "false"}).json()
-    assert run["status"] == "error"
+    assert run["status"] == "ERROR"
     samples = scrape(http)
     assert value(samples, "runstream_model_errors_total", provider="brokenco") == before + 1
     assert value(samples, "runstream_runs", workflow="broken", status="error") == 1

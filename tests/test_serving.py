@@ -154,7 +154,7 @@ def test_serve_logs_runs_and_a_failing_step_with_its_traceback(tmp_path: Path) -
         served.wait_started()
         assert f'run fails --url http://127.0.0.1:{port} "hello"' in served.output
         run = httpx.post(f"{served.url}/workflows/fails/runs", data={"message": "x", "stream": "false"}).json()
-        assert run["status"] == "error"
+        assert run["status"] == "ERROR"
         wait_until(lambda: "failed: the step broke on purpose" in served.output, 30, what="the run's failure in the log")
     out = served.output
     assert f"run {run['run_id']} of fails started" in out

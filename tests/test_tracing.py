@@ -88,7 +88,7 @@ def test_an_http_run_is_traced_under_the_request_traceparent(srv: RunningServer,
     headers = {"traceparent": f"00-{TRACE_ID}-{PARENT_ID}-01"}
     run = httpx.post(f"{srv.http_url}/workflows/traced/runs", data={"message": "tides", "stream": "false"},
                      headers=headers, timeout=30).json()
-    assert run["status"] == "completed"
+    assert run["status"] == "COMPLETED"
     wait_until(lambda: any(s.name == "run traced" for s in spans_of(exporter, run["run_id"])), what="the run span")
     check_tree(spans_of(exporter, run["run_id"]), exporter)
 

@@ -65,7 +65,7 @@ def test_the_wheel_runs_the_demo_without_the_repository(tmp_path: Path) -> None:
         url = f"http://127.0.0.1:{port}"
         run = httpx.post(f"{url}/workflows/content-creation-workflow/runs",
                          data={"message": "Electric ferries", "stream": "false"}, timeout=60).json()
-        assert run["status"] == "completed" and "Electric ferries" in str(run["output"])
+        assert run["status"] == "COMPLETED" and "Electric ferries" in str(run["output"])
     finally:
         demo.kill()
         demo.wait(timeout=30)

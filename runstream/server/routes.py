@@ -7,6 +7,7 @@ after the run's terminal event. Errors are ``{"detail", "code"}`` (``http_errors
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -18,7 +19,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ValidationError
 
 from runstream.events import WORKFLOW_COMPLETED
-from runstream.log.base import RunRecord
+from runstream.log.base import RunRecord, RunStatus
 from runstream.runs.manager import RunManager
 from runstream.server.auth import Principal
 from runstream.server.gate import Gate
@@ -141,6 +142,24 @@ def run_body(run: RunRecord) -> dict[str, Any]:
     return {**run.as_dict(), "content": run.output}
 
 
+def agentos_status(status: str) -> str:
+    """A run's status as AgentOS names it: ``COMPLETED``..., and ``PENDING`` for ``queued``."""
+    return "PENDING" if status == RunStatus.QUEUED else status.upper()
+
+
+def stored_status(status: str | None) -> str | None:
+    """A status filter in either spelling (``completed`` or AgentOS's ``COMPLETED``, ``PENDING``)."""
+    if status is None:
+        return None
+    return RunStatus.QUEUED if status.upper() == "PENDING" else status.lower()
+
+
+def agentos_run_body(run: RunRecord) -> dict[str, Any]:
+    """``run_body`` with AgentOS's status: the answer of the run routes AgentOS also has, so that
+    its client's checks hold (``run.status == RunStatus.completed``, ``run.is_paused``)."""
+    return {**run_body(run), "status": agentos_status(run.status)}
+
+
 @api.get("/workflows", response_model=list[WorkflowSummary])
 async def list_workflows(request: Request, principal: Caller) -> list[dict[str, Any]]:
     """Every workflow served that the caller may read, with its steps and input schema."""
@@ -181,7 +200,7 @@ async def start_run(workflow_id: str, request: Request, principal: Caller) -> Re
     last = None
     async for last in manager.follow(run.run_id):
         pass
-    body = run_body(await manager.get_run(run.run_id))
+    body = agentos_run_body(await manager.get_run(run.run_id))
     if last is not None and last.name == WORKFLOW_COMPLETED:  # AgentOS clients read its WorkflowMetrics
         body["metrics"] = orjson.loads(last.data).get("metrics")
     return JSONResponse(body)
@@ -277,6 +296,7 @@ Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET)]
 async def listed_runs(
     request: Request, principal: Principal, workflow_id: str | None, status: str | None, session_id: str | None,
     user_id: str | None, limit: int, offset: int, run_id_prefix: str | None = None,
+    body: Callable[[RunRecord], dict[str, Any]] = run_body,
 ) -> list[dict[str, Any]]:
     """Runs the caller may see, newest first: under isolation, its own only."""
     access = gate_of(request).access
@@ -285,9 +305,9 @@ async def listed_runs(
     if nothing:
         return []
     runs = await manager_of(request).log.list_runs(
-        workflow_id, status, session_id, user_id, limit, offset, run_id_prefix=run_id_prefix
+        workflow_id, stored_status(status), session_id, user_id, limit, offset, run_id_prefix=run_id_prefix
     )
-    return [run_body(r) for r in runs]
+    return [body(r) for r in runs]
 
 
 @api.get("/workflows/{workflow_id}/runs", response_model=list[RunBody], responses=error_responses(404, 422))
@@ -295,14 +315,16 @@ async def list_workflow_runs(
     workflow_id: str, request: Request, principal: Caller, status: Filter = None, session_id: Filter = None,
     user_id: Filter = None, limit: Limit = 50, offset: Offset = 0,
 ) -> list[dict[str, Any]]:
-    """The workflow's runs, newest first."""
+    """The workflow's runs, newest first, with AgentOS's statuses (``COMPLETED``...)."""
     manager_of(request).workflow(workflow_id)
-    return await listed_runs(request, principal, workflow_id, status, session_id, user_id, limit, offset)
+    return await listed_runs(request, principal, workflow_id, status, session_id, user_id, limit, offset,
+                             body=agentos_run_body)
 
 
 @api.get("/workflows/{workflow_id}/runs/{run_id}", response_model=RunBody, responses=error_responses(404))
 async def get_workflow_run(workflow_id: str, run_id: str, request: Request, principal: Caller) -> dict[str, Any]:
-    return run_body(await run_of(request, principal, workflow_id, run_id))
+    """The run, with AgentOS's status (``COMPLETED``...)."""
+    return agentos_run_body(await run_of(request, principal, workflow_id, run_id))
 
 
 @api.get("/runs", response_model=list[RunBody], responses=error_responses(422))

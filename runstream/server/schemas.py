@@ -45,7 +45,10 @@ class WorkflowSummary(_Open):
 
 
 class RunBody(_Open):
-    """A run: where it stands (``running``, ``completed``, ``error``, ``cancelled``) and what it produced."""
+    """A run: where it stands and what it produced. ``status`` is runstream's (``queued``, ``running``,
+    ``paused``, ``completed``, ``error``, ``cancelled``) on ``/runs`` and the ``202`` of a background start;
+    AgentOS's (``PENDING``, ``RUNNING``, ``PAUSED``, ``COMPLETED``, ``ERROR``, ``CANCELLED``) on the
+    run routes AgentOS also has (docs/http.md, "Run statuses on each route")."""
 
     run_id: str
     workflow_id: str

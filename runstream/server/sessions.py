@@ -28,7 +28,7 @@ from runstream.server.config import check_db_id
 from runstream.server.http_errors import error_responses
 from runstream.server.schemas import SessionBody, SessionPage, SessionRun
 from runstream.server.auth import Principal
-from runstream.server.routes import Caller, authenticate, manager_of
+from runstream.server.routes import Caller, agentos_status, authenticate, manager_of
 
 __all__ = ["RUN_STATUSES", "router", "run_dict", "session_dict"]
 
@@ -94,11 +94,6 @@ def session_dict(session: Session, workflow_name: str | None) -> dict[str, Any]:
         "updated_at": iso(session.updated_at),
     }
     return {k: v for k, v in body.items() if v is not None}
-
-
-def agentos_status(status: str) -> str:
-    """A run's status as AgentOS names it: ``COMPLETED``..., and ``PENDING`` for ``queued``."""
-    return "PENDING" if status == RunStatus.QUEUED else status.upper()
 
 
 def _text(value: Any) -> str | None:

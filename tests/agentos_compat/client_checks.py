@@ -31,6 +31,7 @@ from agno.client import AgentOSClient
 from agno.db.base import SessionType
 from agno.os.schema import WorkflowRunSchema, WorkflowSessionDetailSchema
 from agno.run.agent import run_output_event_from_dict
+from agno.run.base import RunStatus
 from agno.run.workflow import WorkflowCompletedEvent, WorkflowRunOutput, workflow_run_output_event_from_dict
 from agno.workflow.types import WorkflowMetrics
 
@@ -136,6 +137,7 @@ class Checks:
             self.params["agents"], "tide pools at dawn", session_id="compat-a", user_id="ana", headers=self.headers
         )
         assert isinstance(run, WorkflowRunOutput) and run.run_id and isinstance(run.content, str) and run.content
+        assert run.status == RunStatus.completed and not run.is_cancelled and not run.is_paused
         assert run.session_id == "compat-a" and run.workflow_id == self.params["agents"]
         assert isinstance(run.metrics, WorkflowMetrics) and set(run.metrics.steps) == set(self.params["agent_steps"])
         for step in run.metrics.steps.values():
