@@ -19,7 +19,7 @@ import httpx
 import pytest
 from websockets.asyncio.client import connect
 
-from runstream import Client, Limits, Server, Step, StepInput, Workflow
+from runstream import Client, Limits, QueueFull, Server, Step, StepInput, Workflow
 from runstream import events as ev
 from tests.conftest import RunningServer, serve_in_thread
 from tests.processes import Replica
@@ -147,6 +147,9 @@ async def test_a_full_queue_answers_queue_full_over_http_and_websocket(
                 frame = await recv(ws)
             assert frame["event"] == "error" and frame["code"] == "queue_full" and frame["retry_after"], frame
             assert "queue" in frame["error"]
+            with pytest.raises(QueueFull) as full:  # the Python client raises the class of the code
+                await start(client, "m4")
+            assert full.value.status == 429
             assert [r.run_id for r in await client.runs()] == [queued, running]  # the refused started nothing
             valve.open()
             await events_of(client, queued)
