@@ -28,6 +28,8 @@ message; programs branch on the code or the class::
     ├── UnknownDatabase            unknown_database  a ``db_id`` the server does not have
     ├── RunNotActive               run_not_active    the action needs a running run
     ├── SessionActive              session_active    deleting a session while one of its runs runs
+    ├── RunNotPaused               run_not_paused    a continue of a run that is not (or no longer) paused
+    ├── InvalidContinue            invalid_continue  a continue's answer does not fit the stored requirement
     ├── ShuttingDown               shutting_down     the server takes no new runs
     ├── LogWriteFailed             log_write_failed  the event log could not be written
     ├── StepFailed                 step_failed       a step failed for good
@@ -66,6 +68,8 @@ __all__ = [
     "UnknownDatabase",
     "RunNotActive",
     "SessionActive",
+    "RunNotPaused",
+    "InvalidContinue",
     "LogWriteFailed",
     "ShuttingDown",
     "StepFailed",
@@ -227,6 +231,20 @@ class SessionActive(RunstreamError):
     def __init__(self, session_ids: set[str]) -> None:
         super().__init__(f"Session(s) {sorted(session_ids)} have a running run; cancel it or wait for its end")
         self.session_ids = session_ids
+
+
+class RunNotPaused(RunstreamError):
+    """A continue for a run that is not waiting for a person: it never paused, it finished,
+    or another continue (or the pause's timeout) answered first."""
+
+    code = "run_not_paused"
+
+
+class InvalidContinue(RunstreamError):
+    """A continue whose answer does not fit the paused run's stored requirement
+    (unresolved, wrong type, not an allowed value, not a route)."""
+
+    code = "invalid_continue"
 
 
 class LogWriteFailed(RunstreamError):

@@ -42,6 +42,15 @@ __all__ = [
     "STEPS_EXECUTION_STARTED",
     "STEPS_EXECUTION_COMPLETED",
     "COMPLETION_EVENTS",
+    "STEP_PAUSED",
+    "ROUTER_PAUSED",
+    "STEP_OUTPUT_REVIEW",
+    "STEP_ERROR",
+    "STEP_EXECUTOR_PAUSED",
+    "WORKFLOW_PAUSED",
+    "STEP_CONTINUED",
+    "STEP_EXECUTOR_CONTINUED",
+    "LEG_END_EVENTS",
 ]
 
 WORKFLOW_STARTED = "WorkflowStarted"
@@ -75,6 +84,16 @@ ROUTER_EXECUTION_STARTED = "RouterExecutionStarted"
 ROUTER_EXECUTION_COMPLETED = "RouterExecutionCompleted"
 STEPS_EXECUTION_STARTED = "StepsExecutionStarted"
 STEPS_EXECUTION_COMPLETED = "StepsExecutionCompleted"
+STEP_PAUSED = "StepPaused"
+ROUTER_PAUSED = "RouterPaused"
+STEP_OUTPUT_REVIEW = "StepOutputReview"
+STEP_ERROR = "StepError"
+STEP_EXECUTOR_PAUSED = "StepExecutorPaused"
+WORKFLOW_PAUSED = "WorkflowPaused"
+"""Ends a leg of the run: it waits for a person (``step_requirements``), holding nothing
+but its log; a continue appends ``StepContinued`` and the run goes on."""
+STEP_CONTINUED = "StepContinued"
+STEP_EXECUTOR_CONTINUED = "StepExecutorContinued"
 
 COMPLETION_EVENTS = frozenset(
     {
@@ -91,6 +110,8 @@ COMPLETION_EVENTS = frozenset(
 ``success`` and ``stop``, so a resumed run can rebuild ``RunContext.completed_steps``."""
 
 TERMINAL_EVENTS = frozenset({WORKFLOW_COMPLETED, WORKFLOW_ERROR, WORKFLOW_CANCELLED})
+LEG_END_EVENTS = TERMINAL_EVENTS | {WORKFLOW_PAUSED}
+"""Where a stream that ends with the run's current leg (an HTTP request's) stops."""
 
 
 @dataclass(slots=True)
@@ -107,6 +128,10 @@ class StoredEvent:
     @property
     def terminal(self) -> bool:
         return self.name in TERMINAL_EVENTS
+
+    @property
+    def ends_leg(self) -> bool:
+        return self.name in LEG_END_EVENTS
 
 
 def ws_frame(event: StoredEvent) -> str:

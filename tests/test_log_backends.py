@@ -347,3 +347,50 @@ async def test_small_sqlite_appends_keep_the_wal_bounded(tmp_path: Path) -> None
     finally:
         await log.close()
     assert wal_mb < 50
+
+
+async def test_a_paused_run_is_taken_back_exactly_once_however_many_try(event_log: EventLog) -> None:
+    """Two continues of one pause (or a continue and its timeout): one wins, atomically."""
+    await new_run(event_log, "p1", owner="node-a")
+    await event_log.append({"p1": (events(0, 2, "WorkflowPaused"), RunEnd(RunStatus.PAUSED, pause_expires_at=None))})
+    run = await event_log.get_run("p1")
+    assert run is not None and run.status == RunStatus.PAUSED
+    assert "p1" not in {r.run_id for r in await event_log.running_runs()}  # recovery leaves it alone
+    wins = await asyncio.gather(*(event_log.take_paused("p1", f"node-{i}") for i in range(8)))
+    assert sorted(wins) == [False] * 7 + [True]
+    run = await event_log.get_run("p1")
+    assert run is not None and run.status == RunStatus.RUNNING and run.owner == f"node-{wins.index(True)}"
+    assert not await event_log.take_paused("p1", "node-x")  # running now: not paused any more
+    assert not await event_log.take_paused("missing", "node-x")
+
+
+async def test_expired_pauses_lists_due_timeouts_oldest_first(event_log: EventLog) -> None:
+    for run_id, expires in (("late", 300.0), ("soon", 100.0), ("never", None), ("later", 10_000.0)):
+        await new_run(event_log, run_id)
+        await event_log.append({run_id: (events(0, 1, "WorkflowPaused"), RunEnd(RunStatus.PAUSED, pause_expires_at=expires))})
+    assert await event_log.expired_pauses(500.0) == ["soon", "late"]
+    assert await event_log.expired_pauses(500.0, limit=1) == ["soon"]
+    assert await event_log.take_paused("soon", "node-a")
+    assert await event_log.expired_pauses(500.0) == ["late"]  # a continued run's timer is gone
+
+
+async def test_an_old_sqlite_log_gets_the_pause_column(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path)
+    conn.execute(
+        "CREATE TABLE runs (run_id TEXT PRIMARY KEY, workflow_id TEXT NOT NULL, workflow_name TEXT, session_id TEXT, "
+        "user_id TEXT, status TEXT NOT NULL, input TEXT, output TEXT, error TEXT, owner TEXT, "
+        "created_at REAL NOT NULL, updated_at REAL NOT NULL)"
+    )
+    conn.execute("INSERT INTO runs VALUES ('old', 'wf', NULL, NULL, NULL, 'completed', NULL, NULL, NULL, NULL, 1, 1)")
+    conn.commit()
+    conn.close()
+    log = SQLiteLog(path)
+    await log.open()
+    try:
+        await new_run(log, "new")
+        await log.append({"new": (events(0, 1, "WorkflowPaused"), RunEnd(RunStatus.PAUSED, pause_expires_at=5.0))})
+        assert await log.expired_pauses(10.0) == ["new"]
+        assert (await log.get_run("old")).status == "completed"  # type: ignore[union-attr]
+    finally:
+        await log.close()

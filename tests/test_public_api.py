@@ -10,14 +10,17 @@ import sys
 import runstream
 
 PUBLIC = {
-    "Agent", "AmbiguousRunId", "CallbackSink", "Client", "Condition", "DatabaseInUse", "DemoModel", "Event", "EventSink", "InvalidInput",
-    "InvalidRequest", "LocalHub", "LogWriteFailed", "Loop", "MessageTooLarge", "Model",
-    "ModelError", "OpenAIChat", "Parallel", "PostgresLog", "ProtocolError", "QueueFull", "RedisHub", "RetentionPolicy",
-    "Router", "RunContext", "RunManager", "RunNotActive", "RunRecord", "RunStatus", "RunstreamError",
-    "SQLiteLog", "Server", "ServerError", "SessionActive", "ShuttingDown", "Step", "StepBase", "StepFailed", "StepInput",
-    "StepOutput", "StepScope", "Steps", "StoredEvent", "SyncClient", "Tool", "ToolCall", "ToolSpec",
-    "Unauthorized", "UnknownDatabase", "UnknownRun", "UnknownSession", "UnknownWorkflow", "Usage", "Workflow", "apply_retention", "as_step", "open_log", "tool",
-    "AuthConfig", "Limits", "Principal", "TokenExpired", "Forbidden", "LimitExceeded",
+    "Agent", "AmbiguousRunId", "AuthConfig", "CallbackSink", "Client", "Condition", "DatabaseInUse",
+    "DemoModel", "Event", "EventSink", "Forbidden", "HumanReview", "InvalidContinue", "InvalidInput",
+    "InvalidRequest", "LimitExceeded", "Limits", "LocalHub", "LogWriteFailed", "Loop", "MessageTooLarge",
+    "Model", "ModelError", "OnError", "OnReject", "OnTimeout", "OpenAIChat", "Parallel", "PostgresLog",
+    "Principal", "ProtocolError", "QueueFull", "RedisHub", "RetentionPolicy", "Router", "RunContext",
+    "RunManager", "RunNotActive", "RunNotPaused", "RunRecord", "RunStatus", "RunstreamError", "SQLiteLog",
+    "Server", "ServerError", "SessionActive", "ShuttingDown", "Step", "StepBase", "StepFailed", "StepInput",
+    "StepOutput", "StepRequirement", "StepScope", "Steps", "StoredEvent", "SyncClient", "TokenExpired",
+    "Tool", "ToolCall", "ToolSpec", "Unauthorized", "UnknownDatabase", "UnknownRun", "UnknownSession",
+    "UnknownWorkflow", "Usage", "UserInputField", "Workflow", "apply_retention", "as_step", "open_log",
+    "pause", "tool",
 }  # fmt: skip
 
 

@@ -9,7 +9,8 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from typing import Any
+from datetime import datetime, timezone
+from typing import Any, NoReturn
 
 import orjson
 from pydantic import BaseModel, ValidationError
@@ -17,12 +18,16 @@ from pydantic import BaseModel, ValidationError
 from runstream import events as ev
 from runstream.agents.tools import Tool, as_tool
 from runstream.engine.context import RunContext, StepScope
+from runstream.engine.gates import pause, requirement
+from runstream.engine.hitl import HumanReview, PauseKind
 from runstream.engine.io import StepInput
 from runstream.engine.serialize import to_jsonable
 from runstream.errors import ModelError, StepFailed
 from runstream.metrics import MODEL_ERRORS, MODEL_TOKENS
 from runstream.tracing import span
 from runstream.models.base import Message, Model, ToolCall, Usage
+
+_EXECUTOR = frozenset({PauseKind.EXECUTOR})
 
 __all__ = ["Agent"]
 
@@ -90,10 +95,20 @@ class Agent:
         }
         started = time.perf_counter()
         ctx.use_model(self.model)
-        await ctx.emit(ev.RUN_STARTED, {**base, "model": self.model.id, "model_provider": self.model.provider})
-        messages = self.messages(step_input, await ctx.session_history() if self.add_history else ())
+        answers = ctx.answers(scope.path, _EXECUTOR)
         usage = Usage()
-        calls_made = 0
+        if answers:  # continued after its paused tool calls: carry on from where it stopped
+            state = answers[-1].executor_state or {}
+            base["agent_run_id"] = state.get("agent_run_id", base["agent_run_id"])
+            messages: list[Message] = list(state.get("messages", []))
+            calls_made = int(state.get("calls_made", 0))
+            decisions = answers[-1].tool_decisions or {}
+            calls = [ToolCall(c["id"], c["name"], c["arguments"]) for c in state.get("calls", [])]
+            messages.extend(await asyncio.gather(*(self._call_tool(c, ctx, base, decisions.get(c.id)) for c in calls)))
+        else:
+            await ctx.emit(ev.RUN_STARTED, {**base, "model": self.model.id, "model_provider": self.model.provider})
+            messages = self.messages(step_input, await ctx.session_history() if self.add_history else ())
+            calls_made = 0
         while True:
             content, calls, turn_usage = await self._turn(messages, ctx, base)
             usage += turn_usage
@@ -109,6 +124,9 @@ class Agent:
             messages.append(
                 {"role": "assistant", "content": content or None, "tool_calls": [c.as_dict() for c in calls]}
             )
+            if any(self._needs_person(c) for c in calls):
+                ctx.add_metrics(usage.as_dict())
+                await self._pause(ctx, scope, base, messages, calls, calls_made)
             messages.extend(await asyncio.gather(*(self._call_tool(c, ctx, base) for c in calls)))
         ctx.add_metrics(usage.as_dict())
         result = self._parse(content)
@@ -152,8 +170,44 @@ class Agent:
         MODEL_TOKENS.labels(provider, "output").inc(usage.output_tokens)
         return text.getvalue(), calls, usage
 
-    async def _call_tool(self, call: ToolCall, ctx: RunContext, base: dict[str, Any]) -> Message:
-        """Run one tool call between its two events; an error becomes the model's tool result."""
+    def _needs_person(self, call: ToolCall) -> bool:
+        tool = self.tools.get(call.name)
+        return tool is not None and (tool.requires_confirmation or tool.external_execution)
+
+    async def _pause(
+        self, ctx: RunContext, scope: StepScope, base: dict[str, Any], messages: list[Message],
+        calls: list[ToolCall], calls_made: int,
+    ) -> NoReturn:
+        """Stop for a person to confirm (or execute) tool calls: ``StepExecutorPaused``. The
+        conversation so far is stored with the requirement, so the continue asks no model again."""
+        now = datetime.now(timezone.utc).isoformat()
+        pending = []
+        for call in calls:
+            tool = self.tools.get(call.name)
+            if tool is None or not (tool.requires_confirmation or tool.external_execution):
+                continue
+            execution: dict[str, Any] = {"tool_call_id": call.id, "tool_name": call.name,
+                                         "tool_args": _arguments(call.arguments)}
+            if tool.requires_confirmation:
+                execution["requires_confirmation"] = True
+            if tool.external_execution:
+                execution["external_execution_required"] = True
+            pending.append({"id": call.id, "created_at": now, "tool_execution": execution})
+        executor = {"executor_id": self.id, "executor_name": self.name, "executor_run_id": base["agent_run_id"],
+                    "executor_type": "agent"}
+        state = {"messages": messages, "calls": [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in calls],
+                 "calls_made": calls_made, "agent_run_id": base["agent_run_id"]}
+        answered = len(ctx.answers(scope.path, _EXECUTOR))
+        review = HumanReview()
+        req = requirement(ctx, scope, review, PauseKind.EXECUTOR, answered, "Step", requires_executor_input=True,
+                          executor_requirements=pending, executor_state=state, **executor)
+        await pause(ctx, scope, req, ev.STEP_EXECUTOR_PAUSED, executor_requirements=pending, **executor)
+
+    async def _call_tool(
+        self, call: ToolCall, ctx: RunContext, base: dict[str, Any], decision: dict[str, Any] | None = None
+    ) -> Message:
+        """Run one tool call between its two events; an error becomes the model's tool result.
+        ``decision``: a person's answer to a paused call (rejected, or executed elsewhere)."""
         tool = {"tool_call_id": call.id, "tool_name": call.name, "tool_args": _arguments(call.arguments)}
         await ctx.emit(ev.TOOL_CALL_STARTED, {**base, "tool": tool})
         started = time.perf_counter()
@@ -161,7 +215,13 @@ class Agent:
         result: Any = None
         try:
             with span(f"tool {call.name}", {"runstream.run_id": ctx.run_id, "runstream.tool_call_id": call.id}):
-                result = await self._invoke(call, tool["tool_args"])
+                if decision is not None and decision.get("confirmed") is False:
+                    note = decision.get("note")
+                    result = f"The user rejected this tool call{f': {note}' if note else ''}; it was not run."
+                elif decision is not None and "result" in decision:
+                    result = decision["result"]
+                else:
+                    result = await self._invoke(call, tool["tool_args"])
         except Exception as exc:  # reported to the model, which may recover; the run goes on
             error = f"{type(exc).__name__}: {exc}"
         duration = round(time.perf_counter() - started, 6)

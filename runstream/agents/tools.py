@@ -31,13 +31,24 @@ class ToolArgumentsError(ValueError):
 class Tool:
     """A function the model may call. Build one with ``tool(fn)`` or pass the function itself."""
 
-    def __init__(self, fn: Callable[..., Any], name: str | None = None, description: str | None = None) -> None:
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        name: str | None = None,
+        description: str | None = None,
+        requires_confirmation: bool = False,
+        external_execution: bool = False,
+    ) -> None:
         summary, arg_docs = _parse_docstring(inspect.getdoc(fn) or "")
         self.fn = fn
         self.name = name or fn.__name__
         self.description = description if description is not None else summary
         self.arguments_model = _arguments_model(fn, self.name, arg_docs)
         self.spec = ToolSpec(self.name, self.description, _schema(self.arguments_model))
+        self.requires_confirmation = requires_confirmation
+        """A person approves each call first: the run pauses (``StepExecutorPaused``)."""
+        self.external_execution = external_execution
+        """The call is not run here: the run pauses until a person (or a system) gives its result."""
 
     async def call(self, arguments: dict[str, Any]) -> Any:
         """Validate ``arguments`` and run the function (sync ones in a worker thread)."""
@@ -56,12 +67,20 @@ class Tool:
 
 
 def tool(
-    fn: Callable[..., Any] | None = None, *, name: str | None = None, description: str | None = None
+    fn: Callable[..., Any] | None = None,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    requires_confirmation: bool = False,
+    external_execution: bool = False,
 ) -> Any:
-    """``@tool`` or ``@tool(name=..., description=...)``: overrides what the docstring says."""
-    if fn is None:
-        return lambda f: Tool(f, name=name, description=description)
-    return Tool(fn, name=name, description=description)
+    """``@tool`` or ``@tool(name=..., description=...)``: overrides what the docstring says.
+    ``requires_confirmation`` / ``external_execution``: each call pauses the run for a person."""
+
+    def make(f: Callable[..., Any]) -> Tool:
+        return Tool(f, name, description, requires_confirmation, external_execution)
+
+    return make if fn is None else make(fn)
 
 
 def as_tool(item: Tool | Callable[..., Any]) -> Tool:

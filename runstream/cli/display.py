@@ -124,6 +124,10 @@ class RunView:
             self.text += data["content"]
         elif event.name in (ev.TOOL_CALL_STARTED, ev.TOOL_CALL_COMPLETED):
             self._tool(event.name, data, key)
+        elif event.name == ev.WORKFLOW_PAUSED:
+            self.status = "paused"
+        elif event.name == ev.STEP_CONTINUED:
+            self.status = "running"
         elif event.terminal:
             self.status, self.ended = END_STATUS[event.name], at
             self.output, self.error = data.get("content"), data.get("error") or data.get("reason")
@@ -198,6 +202,10 @@ def progress_line(view: RunView, event: Event) -> str | None:
         tool = view.tools.get(str((data.get("tool") or {}).get("tool_call_id")))
         if tool is not None:
             return f"    {_PLAIN_MARKS.get(tool.status, '·')} tool {tool.describe()}"
+    if event.name == ev.WORKFLOW_PAUSED:
+        return f"  ‖ paused at {data.get('paused_step_name') or data.get('step_name')}"
+    if event.name in (ev.STEP_CONTINUED, ev.STEP_EXECUTOR_CONTINUED):
+        return f"  ▶ {data.get('step_name')} continued"
     if event.name == ev.STEP_RETRY:
         return f"  ↻ {data.get('step_name')} retry {data.get('attempt')}: {data.get('error')}"
     if event.terminal:

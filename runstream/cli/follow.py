@@ -2,6 +2,8 @@
 
 Following survives dropped connections (the client reconnects and resumes
 after the last event shown). Ctrl-C leaves the run running on the server.
+When the run pauses for a person, a terminal asks the questions and continues the
+run with the answer; without one, the pause is shown and the exit status is 3.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ import argparse
 import asyncio
 import sys
 import uuid
+from collections.abc import Callable
+from typing import Any
 
 import orjson
 from rich.console import Console
@@ -17,17 +21,18 @@ from rich.live import Live
 
 from runstream.cli.command import Command, make_client
 from runstream.cli.display import END_STATUS, RunView, ToolView, format_output, progress_line, render
-from runstream.client import Event
+from runstream.cli.pauses import PAUSED_EXIT, answer_from_args, ask, describe
+from runstream.client import Client, Event, ServerError
 
-__all__ = ["ATTACH", "REPLAY", "RUN", "follow_run", "resolve"]
+__all__ = ["ATTACH", "REPLAY", "RUN", "continue_and_follow", "follow_run", "resolve"]
 
-_EXIT = {"completed": 0, "error": 1, "cancelled": 2}
+_EXIT = {"completed": 0, "error": 1, "cancelled": 2, "paused": PAUSED_EXIT}
 
 
-def follow_run(args: argparse.Namespace, run_id: str, console: Console) -> int:
+def follow_run(args: argparse.Namespace, run_id: str, console: Console, after: int | None = None) -> int:
     """Follow ``run_id`` until its end; on Ctrl-C, say the run goes on and return 130."""
     try:
-        return asyncio.run(_follow(args, run_id, console))
+        return asyncio.run(_follow(args, run_id, console, after))
     except KeyboardInterrupt:
         console.print(f"\nDetached from run {run_id}; it keeps running on the server. "
                       f"Reattach with: runstream attach {run_id}", style="bold")
@@ -59,9 +64,9 @@ def _unreachable(error: BaseException) -> bool:
                                                                  ConnectionAbortedError))
 
 
-async def _follow(args: argparse.Namespace, run_id: str, console: Console) -> int:
+async def _follow(args: argparse.Namespace, run_id: str, console: Console, after: int | None = None) -> int:
     if args.json:
-        return await _follow_json(args, run_id)
+        return await _follow_json(args, run_id, after)
     view = RunView(run_id)
     contact = _FirstContact()
 
@@ -71,36 +76,118 @@ async def _follow(args: argparse.Namespace, run_id: str, console: Console) -> in
         if not console.is_terminal:
             console.print(view.note, markup=False, highlight=False)
 
+    def show(event: Event) -> None:
+        contact.made = True
+        view.add(event)
+        if not console.is_terminal:
+            line = progress_line(view, event)
+            if line is not None:
+                console.print(line, markup=False, highlight=False, soft_wrap=True)
+
     async with make_client(args, on_reconnect) as client:
-        if console.is_terminal:
-            with Live(get_renderable=lambda: render(view), console=console, refresh_per_second=8):
-                async for event in client.follow(run_id):
-                    contact.made = True
-                    view.add(event)
-        else:  # a pipe or CI: a plain line per step, tool call and reconnect, not a redrawn screen
-            async for event in client.follow(run_id):
-                contact.made = True
-                view.add(event)
-                line = progress_line(view, event)
-                if line is not None:
-                    console.print(line, markup=False, highlight=False, soft_wrap=True)
+        while True:
+            if console.is_terminal:
+                with Live(get_renderable=lambda: render(view), console=console, refresh_per_second=8):
+                    paused = await _until_pause(client, run_id, after, show)
+            else:  # a pipe or CI: a plain line per step, tool call and reconnect, not a redrawn screen
+                paused = await _until_pause(client, run_id, after, show)
+            if paused is None:
+                break
+            after = paused.index
+            requirement = await _waiting_on(client, run_id, paused)
+            if requirement is None:  # an earlier pause, answered since: read on
+                continue
+            view.status = "paused"
+            if not (console.is_terminal and sys.stdin.isatty()):
+                console.print(f"\nRun {run_id} is paused: {describe(requirement)}\n"
+                              f"Answer with: runstream continue {run_id} ...", markup=False)
+                return PAUSED_EXIT
+            await _answer(client, console, run_id, requirement)
     _summary(view, console)
     return _EXIT.get(view.status, 1)
 
 
-async def _follow_json(args: argparse.Namespace, run_id: str) -> int:
+async def _until_pause(
+    client: Client, run_id: str, after: int | None, show: Callable[[Event], None]
+) -> Event | None:
+    """Follow the run, showing each event, to its end (None) or to a ``WorkflowPaused``."""
+    events = client.follow(run_id, after)
+    try:
+        async for event in events:
+            show(event)
+            if event.paused:
+                return event
+    finally:
+        aclose = getattr(events, "aclose", None)
+        if aclose is not None:
+            await aclose()
+    return None
+
+
+async def _waiting_on(client: Client, run_id: str, paused: Event) -> dict[str, Any] | None:
+    """The requirement the run waits on, if ``paused`` is still its current pause."""
+    requirement = await client.pending(run_id)
+    if requirement is None or requirement.get("requirement_id") != paused.data.get("requirement_id"):
+        return None
+    return requirement
+
+
+async def _answer(client: Client, console: Console, run_id: str, requirement: dict[str, Any]) -> None:
+    """Ask until the server accepts the answer (or another client answered first)."""
+    while True:
+        answer = await asyncio.to_thread(ask, console, requirement)
+        try:
+            await client.continue_run(run_id, **answer)
+            return
+        except ServerError as exc:
+            if exc.code != "invalid_continue":
+                console.print(f"[yellow]{exc}[/]")
+                return
+            console.print(f"[red]{exc}[/]")
+
+
+async def _follow_json(args: argparse.Namespace, run_id: str, after: int | None = None) -> int:
     contact = _FirstContact()
 
     def on_reconnect(error: BaseException, delay: float) -> None:
         contact.dropped(error)
         print(f"connection lost ({type(error).__name__}); reconnecting in {delay:.1f}s", file=sys.stderr)
 
-    last: Event | None = None
+    seen: list[Event] = []
+
+    def show(event: Event) -> None:
+        contact.made = True
+        print(event.to_json(), flush=True)
+        seen[:] = [event]
+
     async with make_client(args, on_reconnect) as client:
-        async for last in client.follow(run_id):
-            contact.made = True
-            print(last.to_json(), flush=True)
-    return _EXIT.get(END_STATUS.get(last.name, "") if last is not None else "", 1)
+        while (paused := await _until_pause(client, run_id, after, show)) is not None:
+            after = paused.index
+            if await _waiting_on(client, run_id, paused) is not None:
+                return PAUSED_EXIT
+    return _EXIT.get(END_STATUS.get(seen[0].name, "") if seen else "", 1)
+
+
+def continue_and_follow(args: argparse.Namespace) -> int:
+    """``runstream continue``: answer the run's pause, then follow what comes of it."""
+    console = Console(stderr=args.json)
+    args.run_id = resolve(args)
+
+    async def answer() -> int:
+        async with make_client(args) as client:
+            requirement = await client.pending(args.run_id)
+            if requirement is None:
+                run = await client.get_run(args.run_id)
+                raise ServerError(f"Run is not paused (status={run.status})", "run_not_paused", 409)
+            run = await client.get_run(args.run_id)
+            await client.continue_run(args.run_id, **answer_from_args(args, requirement))
+            return run.event_count - 1
+
+    paused_at = asyncio.run(answer())
+    if args.no_follow:
+        console.print(f"Continued run {args.run_id}", style="dim")
+        return 0
+    return follow_run(args, args.run_id, console, after=paused_at)
 
 
 def _summary(view: RunView, console: Console) -> None:

@@ -12,6 +12,7 @@ from websockets.exceptions import WebSocketException
 from runstream.cli.command import Command, client_options
 from runstream.cli.demo import DEMO
 from runstream.cli.follow import ATTACH, REPLAY, RUN
+from runstream.cli.pauses import CONTINUE
 from runstream.cli.retention import RETENTION
 from runstream.cli.runs import CANCEL, RUNS
 from runstream.cli.serve import SERVE
@@ -20,7 +21,7 @@ from runstream.errors import RunstreamError
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 
-COMMANDS: list[Command] = [SERVE, DEMO, RUN, ATTACH, RUNS, REPLAY, CANCEL, RETENTION]
+COMMANDS: list[Command] = [SERVE, DEMO, RUN, ATTACH, RUNS, REPLAY, CANCEL, CONTINUE, RETENTION]
 
 
 def build_parser() -> argparse.ArgumentParser:

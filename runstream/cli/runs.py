@@ -18,7 +18,7 @@ __all__ = ["CANCEL", "RUNS"]
 
 def _configure_runs(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workflow", help="only this workflow's runs")
-    parser.add_argument("--status", choices=["running", "completed", "error", "cancelled"])
+    parser.add_argument("--status", choices=["running", "paused", "completed", "error", "cancelled"])
     parser.add_argument("--session-id")
     parser.add_argument("--user-id")
     parser.add_argument("--limit", type=int, default=20)

@@ -16,7 +16,7 @@ import httpx
 from websockets.exceptions import WebSocketException
 
 from runstream.client.cursor import Backoff, FollowCursor
-from runstream.client.errors import ConnectionLost
+from runstream.client.errors import ConnectionLost, ServerError
 from runstream.client.event import Event
 from runstream.client.http import http_client, raise_for_error
 from runstream.client.run import Run
@@ -141,6 +141,47 @@ class Client:
         """Cancel a running run (it ends with ``WorkflowCancelled``); ``ServerError`` if it is not running."""
         workflow_id = await self._workflow_id(run_id)
         await self._request("POST", f"/workflows/{workflow_id}/runs/{run_id}/cancel")
+
+    async def pending(self, run_id: str) -> dict[str, Any] | None:
+        """The requirement a paused run waits on (its ``StepRequirement`` as a dict), else None."""
+        data = await self._request("GET", f"/runs/{run_id}")
+        self._workflow_of[run_id] = data["workflow_id"]
+        requirements = data.get("step_requirements") if data.get("status") == "paused" else None
+        return dict(requirements[-1]) if requirements else None
+
+    async def continue_run(
+        self,
+        run_id: str,
+        *,
+        confirmed: bool | None = None,
+        rejection_feedback: str | None = None,
+        user_input: dict[str, Any] | None = None,
+        selected_choices: list[str] | None = None,
+        edited_output: Any = None,
+        decision: str | None = None,
+        step_requirements: list[dict[str, Any]] | None = None,
+    ) -> None:
+        """Answer a paused run and return at once (``follow`` it for what comes next).
+
+        Give the answer's fields (``confirmed=True``; ``user_input={...}``;
+        ``selected_choices=["Billing"]``; ``decision="retry"`` for an error pause...), or
+        AgentOS's ``step_requirements`` list as is. ``ServerError`` with code
+        ``invalid_continue`` when the server's stored requirement does not accept it,
+        ``run_not_paused`` when the run is not (or no longer) paused.
+        """
+        if step_requirements is None:
+            pending = await self.pending(run_id)
+            if pending is None:
+                run = await self.get_run(run_id)
+                raise ServerError(f"Run is not paused (status={run.status})", "run_not_paused", 409)
+            answer = {"confirmed": confirmed, "rejection_feedback": rejection_feedback, "user_input": user_input,
+                      "selected_choices": selected_choices, "edited_output": edited_output, "decision": decision}
+            step_requirements = [
+                {"requirement_id": pending["requirement_id"], **{k: v for k, v in answer.items() if v is not None}}
+            ]
+        workflow_id = await self._workflow_id(run_id)
+        body = {"step_requirements": step_requirements, "stream": False, "background": True}
+        await self._request("POST", f"/workflows/{workflow_id}/runs/{run_id}/continue", json=body)
 
     async def _workflow_id(self, run_id: str) -> str:
         if run_id not in self._workflow_of:

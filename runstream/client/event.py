@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from runstream.events import TERMINAL_EVENTS
+from runstream.events import TERMINAL_EVENTS, WORKFLOW_PAUSED
 
 __all__ = ["Event"]
 
@@ -24,6 +24,11 @@ class Event:
     def terminal(self) -> bool:
         """True for the run's last event: ``WorkflowCompleted``, ``WorkflowError`` or ``WorkflowCancelled``."""
         return self.name in TERMINAL_EVENTS
+
+    @property
+    def paused(self) -> bool:
+        """True for ``WorkflowPaused``: the run waits for a person (``Client.continue_run``)."""
+        return self.name == WORKFLOW_PAUSED
 
     @property
     def run_id(self) -> str:

@@ -63,6 +63,13 @@ class SyncClient:
     def cancel(self, run_id: str) -> None:
         self._runner.run(self.client.cancel(run_id))
 
+    def pending(self, run_id: str) -> dict[str, Any] | None:
+        return self._runner.run(self.client.pending(run_id))
+
+    def continue_run(self, run_id: str, **answer: Any) -> None:
+        """``Client.continue_run``: ``client.continue_run(run_id, confirmed=True)``."""
+        self._runner.run(self.client.continue_run(run_id, **answer))
+
     def follow(self, run_id: str, after: int | None = None) -> Iterator[Event]:
         """``Client.follow``, one blocking step per event."""
         events = self.client.follow(run_id, after)

@@ -3,6 +3,7 @@
 from runstream.engine.condition import Condition
 from runstream.engine.context import RunContext, StepScope
 from runstream.engine.group import Steps
+from runstream.engine.hitl import HumanReview, OnError, OnReject, OnTimeout, StepRequirement, UserInputField, pause
 from runstream.engine.io import StepInput, StepOutput
 from runstream.engine.loop import Loop
 from runstream.engine.parallel import Parallel
@@ -15,7 +16,11 @@ __all__ = [
     "CallbackSink",
     "Condition",
     "EventSink",
+    "HumanReview",
     "Loop",
+    "OnError",
+    "OnReject",
+    "OnTimeout",
     "Parallel",
     "Router",
     "RunContext",
@@ -23,8 +28,11 @@ __all__ = [
     "StepBase",
     "StepInput",
     "StepOutput",
+    "StepRequirement",
     "StepScope",
     "Steps",
+    "UserInputField",
     "Workflow",
     "as_step",
+    "pause",
 ]

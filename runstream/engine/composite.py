@@ -57,9 +57,9 @@ def resumed(ctx: RunContext, path: str) -> bool:
 
 
 async def emit_started(ctx: RunContext, scope: StepScope, name: str, path: str | None = None, **fields: Any) -> None:
-    """Announce a part of the run, unless a resumed run already did before its restart."""
+    """Announce a part of the run, unless a resumed or continued run already did."""
     path = path or scope.path
-    if not resumed(ctx, path):
+    if not resumed(ctx, path) and path not in ctx.started_steps:
         await ctx.emit(name, {**scope.fields(), "step_path": path, **fields})
 
 

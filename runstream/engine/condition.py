@@ -8,6 +8,8 @@ from typing import Any
 from runstream import events as ev
 from runstream.engine.composite import as_steps, combine, decide, emit_completed, emit_started
 from runstream.engine.context import RunContext, StepScope
+from runstream.engine.gates import gate_before, skip
+from runstream.engine.hitl import HumanReview, OnReject
 from runstream.engine.io import StepInput, StepOutput
 from runstream.engine.step import StepBase, run_sequence
 
@@ -32,7 +34,10 @@ class Condition(StepBase):
         else_steps: Any = None,
         name: str | None = None,
         description: str | None = None,
+        human_review: HumanReview | None = None,
     ) -> None:
+        self.human_review = human_review
+        """A confirmation before the condition; a rejection takes the else branch by default."""
         self.evaluator = evaluator
         self.steps = as_steps(steps)
         self.else_steps = as_steps(else_steps) if else_steps is not None else []
@@ -43,7 +48,13 @@ class Condition(StepBase):
         done = ctx.completed_steps.get(scope.path)
         if done is not None:
             return done
+        gate = await gate_before(ctx, scope, self.human_review, "Condition", step_input)
+        step_input = gate.step_input
         result = _branch_taken(ctx, scope)
+        if gate.rejected is OnReject.ELSE:
+            result = False
+        elif gate.rejected is not None:
+            return await skip(ctx, scope, ev.CONDITION_EXECUTION_COMPLETED, step_input, self.name, "rejected")
         if result is None:
             result = await self._evaluate(step_input)
         await emit_started(ctx, scope, ev.CONDITION_EXECUTION_STARTED, condition_result=result)
@@ -61,7 +72,10 @@ class Condition(StepBase):
 
 
 def _branch_taken(ctx: RunContext, scope: StepScope) -> bool | None:
-    """The branch a resumed run had entered before its restart, so it is not re-decided."""
+    """The branch a resumed or continued run had entered, so it is not re-decided."""
+    started = ctx.started_steps.get(scope.path)
+    if started is not None and "condition_result" in started:
+        return bool(started["condition_result"])
     for done in ctx.completed_steps:
         if done.startswith(f"{scope.path}.t"):
             return True

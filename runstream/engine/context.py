@@ -12,6 +12,7 @@ from functools import cached_property
 from dataclasses import dataclass, field
 from typing import Any
 
+from runstream.engine.hitl import Resolution
 from runstream.engine.io import StepOutput
 from runstream.engine.sink import CallbackSink, Emit, EmitContent, EventSink
 
@@ -75,6 +76,12 @@ class RunContext:
     session_state: dict[str, Any] = field(default_factory=dict)
     completed_steps: dict[str, StepOutput] = field(default_factory=dict)
     """Outputs of steps finished before a restart, by ``StepScope.path``."""
+    started_steps: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Parts that had announced themselves (their ``*Started`` event is logged), by path, with
+    the decisions those events carry (``condition_result``, ``selected_steps``): a resumed or
+    continued run neither announces them twice nor decides them again."""
+    resolutions: dict[str, Resolution] = field(default_factory=dict)
+    """The answers to the run's pauses so far, by requirement id, in the order they came."""
     history: list[dict[str, Any]] | None = None
     """The session's earlier runs, oldest first, as ``{"input", "output"}``; agents with
     ``add_history`` show them to their model. None until ``session_history`` loads them
@@ -124,6 +131,10 @@ class RunContext:
     def use_model(self, model: object) -> None:
         """Note a model an agent of this run streams from (agents call it)."""
         self.models[id(model)] = model
+
+    def answers(self, path: str, kinds: frozenset[str]) -> list[Resolution]:
+        """The answers to the pauses of the part at ``path`` of these kinds, oldest first."""
+        return [r for r in self.resolutions.values() if r.step_path == path and r.kind in kinds]
 
     def top_scope(self, name: str, index: int) -> StepScope:
         return StepScope(step_name=name, step_index=index, path=str(index), run_id=self.run_id)

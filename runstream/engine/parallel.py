@@ -9,7 +9,7 @@ from runstream import events as ev
 from runstream.engine.composite import as_steps, combine, emit_completed, emit_started
 from runstream.engine.context import RunContext, StepScope
 from runstream.engine.io import StepInput, StepOutput
-from runstream.engine.step import StepBase
+from runstream.engine.step import StepBase, has_human_review
 
 __all__ = ["Parallel"]
 
@@ -25,6 +25,8 @@ class Parallel(StepBase):
 
     def __init__(self, *steps: Any, name: str | None = None, description: str | None = None) -> None:
         self.steps = as_steps(list(steps))
+        if any(has_human_review(step) for step in self.steps):
+            raise ValueError("a Parallel cannot hold steps that pause for a person (human_review or @pause)")
         names = [s.name for s in self.steps]
         if len(set(names)) != len(names):
             raise ValueError(f"the steps of a Parallel need distinct names, got {names}")

@@ -21,6 +21,19 @@ from typing import Any, Protocol, runtime_checkable
 
 from runstream import events as ev
 from runstream.engine.context import RunContext, StepScope
+from runstream.engine.gates import (
+    RunPaused,
+    RunRejected,
+    gate_before,
+    max_retries_reached,
+    pause,
+    rejected_message,
+    rejection,
+    requirement,
+    skip,
+    with_feedback,
+)
+from runstream.engine.hitl import HumanReview, OnError, OnReject, PauseKind, review_of
 from runstream.engine.io import StepInput, StepOutput
 from runstream.engine.serialize import to_jsonable
 from runstream.engine.sink import EmitContent
@@ -28,7 +41,9 @@ from runstream.engine.threads import WorkerThread, in_thread
 from runstream.errors import StepFailed
 from runstream.tracing import span
 
-__all__ = ["AgentLike", "Step", "StepBase", "as_step", "describe_error", "run_sequence"]
+_EXECUTOR = frozenset({PauseKind.EXECUTOR})
+
+__all__ = ["AgentLike", "Step", "StepBase", "as_step", "describe_error", "has_human_review", "run_sequence"]
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +78,7 @@ class Step(StepBase):
         rerunnable: bool = True,
         timeout: float | None = None,
         max_retries: int = 0,
+        human_review: HumanReview | None = None,
     ) -> None:
         if (executor is None) == (agent is None):
             raise ValueError("a Step takes exactly one of executor= or agent=")
@@ -79,14 +95,92 @@ class Step(StepBase):
         by a crash then ends with ``WorkflowError`` instead of resuming."""
         self.timeout = timeout
         self.max_retries = max_retries
+        self.human_review = human_review or review_of(executor)
+        """Where a person takes part (``HumanReview``, or ``@pause`` on the executor)."""
 
     async def execute(self, step_input: StepInput, ctx: RunContext, scope: StepScope) -> StepOutput:
         done = ctx.completed_steps.get(scope.path)
         if done is not None:
             return done
-        await ctx.emit(ev.STEP_STARTED, {**scope.fields(), "step_path": scope.path, "rerunnable": self.rerunnable})
-        with span(f"step {self.name}", {"runstream.run_id": ctx.run_id, "runstream.step_path": scope.path}):
-            output = await self._attempts(step_input, ctx, scope)
+        review = self.human_review
+        if review is None:
+            if not ctx.answers(scope.path, _EXECUTOR):  # an agent continued after its tool calls has started
+                await self._started(ctx, scope)
+            with span(f"step {self.name}", {"runstream.run_id": ctx.run_id, "runstream.step_path": scope.path}):
+                output = await self._attempts(step_input, ctx, scope)
+            return await self._complete(output, ctx, scope)
+        gate = await gate_before(ctx, scope, review, "Step", step_input)
+        if gate.rejected is not None:
+            return await skip(ctx, scope, ev.STEP_COMPLETED, step_input, self.name, "rejected")
+        return await self._reviewed(gate.step_input, ctx, scope, review)
+
+    async def _started(self, ctx: RunContext, scope: StepScope, **fields: Any) -> None:
+        await ctx.emit(
+            ev.STEP_STARTED, {**scope.fields(), "step_path": scope.path, "rerunnable": self.rerunnable, **fields}
+        )
+
+    async def _reviewed(
+        self, step_input: StepInput, ctx: RunContext, scope: StepScope, review: HumanReview
+    ) -> StepOutput:
+        """Run with ``on_error`` and output review: replay the logged answers (an approved
+        review keeps its stored output, a retry runs only the newest attempt), then run
+        the step once and pause again if it failed or its output needs a review."""
+        errors = reviews = 0
+        feedback: str | None = None
+        previous: Any = None
+        for answer in ctx.answers(scope.path, frozenset({PauseKind.ERROR, PauseKind.OUTPUT_REVIEW})):
+            if answer.kind == PauseKind.ERROR:
+                if answer.decision == "skip":
+                    return await skip(ctx, scope, ev.STEP_COMPLETED, step_input, self.name, "error")
+                errors += 1
+                if errors > review.max_retries:
+                    raise max_retries_reached(review, self.name)
+                continue
+            reviews += 1
+            if not answer.rejected:
+                edited = answer.edited_output
+                return await self._complete(
+                    StepOutput(content=edited if edited is not None else answer.reviewed_output), ctx, scope
+                )
+            action = rejection(review, answer)
+            if action is OnReject.CANCEL:
+                raise RunRejected(rejected_message(self.name))
+            if action is not OnReject.RETRY:
+                return await skip(ctx, scope, ev.STEP_COMPLETED, step_input, self.name, "rejected")
+            if reviews > review.max_retries:
+                raise max_retries_reached(review, self.name)
+            feedback, previous = answer.rejection_feedback, answer.reviewed_output
+        if reviews:
+            step_input = with_feedback(step_input, feedback, previous)
+        await self._started(ctx, scope, retry_count=reviews + errors)
+        try:
+            with span(f"step {self.name}", {"runstream.run_id": ctx.run_id, "runstream.step_path": scope.path}):
+                output = await self._attempts(step_input, ctx, scope)
+        except Exception as exc:
+            if review.on_error is OnError.SKIP:
+                return await skip(ctx, scope, ev.STEP_COMPLETED, step_input, self.name, "error")
+            if review.on_error is not OnError.PAUSE:
+                raise
+            error, error_type = describe_error(exc), type(exc).__name__
+            req = requirement(
+                ctx, scope, review, PauseKind.ERROR, errors, "Step", error_message=error, error_type=error_type
+            )
+            await pause(ctx, scope, req, ev.STEP_ERROR, error=error, error_type=error_type, retry_count=errors)
+        if review.wants_output_review(output):
+            content = to_jsonable(output.content)
+            message = review.output_review_message or f"Review output of step '{self.name}'?"
+            req = requirement(
+                ctx, scope, review, PauseKind.OUTPUT_REVIEW, reviews, "Step",
+                requires_confirmation=True, requires_output_review=True, is_post_execution=True,
+                output_review_message=message, step_output=content, rejection_feedback=feedback,
+            )
+            await pause(
+                ctx, scope, req, ev.STEP_OUTPUT_REVIEW,
+                requires_output_review=True, output_review_message=message, step_output=content,
+            )
+        return await self._complete(output, ctx, scope)
+
+    async def _complete(self, output: StepOutput, ctx: RunContext, scope: StepScope) -> StepOutput:
         output.step_name = self.name
         content = to_jsonable(output.content)
         # ``step_output`` is where AgentOS clients read a StepOutput event's content from
@@ -112,6 +206,8 @@ class Step(StepBase):
         while True:
             try:
                 return await self._attempt(step_input, ctx, scope)
+            except RunPaused:  # waiting for a person is not a failure to retry
+                raise
             except Exception as exc:
                 if attempt > self.max_retries:
                     logger.error("run %s: step %r failed", ctx.run_id, self.name, exc_info=exc)
@@ -260,3 +356,11 @@ async def run_sequence(
 def describe_error(exc: BaseException) -> str:
     """An exception's message, or its type's name when it has none."""
     return str(exc) or type(exc).__name__
+
+
+def has_human_review(step: StepBase) -> bool:
+    """Whether a step, or any step inside it, may pause for a person."""
+    if getattr(step, "human_review", None) is not None:
+        return True
+    children = [*getattr(step, "steps", []), *getattr(step, "else_steps", []), *getattr(step, "choices", [])]
+    return any(has_human_review(child) for child in children if isinstance(child, StepBase))

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ValidationError
 
 from runstream import events as ev
 from runstream.engine.context import RunContext
+from runstream.engine.gates import RunPaused, RunRejected, paused_fields
 from runstream.engine.io import StepInput, StepOutput
 from runstream.engine.serialize import to_jsonable
 from runstream.engine.step import StepBase, as_step, describe_error, run_sequence
@@ -24,7 +25,8 @@ class Workflow:
     """``Workflow(id, name, description, steps=[...])``.
 
     ``run`` ends with exactly one terminal event, ``WorkflowCompleted`` or
-    ``WorkflowError`` (a step raised or failed), unless it is cancelled: the
+    ``WorkflowError`` (a step raised or failed), or pauses for a person with
+    ``WorkflowPaused`` (a continue runs it again, resumed), unless it is cancelled: the
     caller knows why (a request ends the run with ``WorkflowCancelled``, a
     shutdown leaves it to be resumed), so it emits what follows.
     """
@@ -83,6 +85,15 @@ class Workflow:
                 outputs, _ = await run_sequence(
                     self.steps, step_input, ctx, lambda step, i: ctx.top_scope(step.name, i)
                 )
+        except RunPaused as paused:  # waits for a person: this leg of the run ends here
+            await ctx.emit(ev.WORKFLOW_PAUSED, paused_fields(paused.requirement))
+            return
+        except RunRejected as rejected:
+            reason = str(rejected)
+            await ctx.emit(
+                ev.WORKFLOW_CANCELLED, {"reason": reason, "content": reason, "cancellation_stage": "PAUSED"}
+            )
+            return
         except Exception as exc:  # a step's failure ends the run, never the server
             await ctx.emit(ev.WORKFLOW_ERROR, {"error": describe_error(exc), "error_type": type(exc).__name__})
             return

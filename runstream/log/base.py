@@ -89,6 +89,8 @@ class RunEnd:
     status: RunStatus
     output: Any = None
     error: str | None = None
+    pause_expires_at: float | None = None
+    """With ``PAUSED``: when the pause's timeout fires (Unix time), if it has one."""
 
 
 @dataclass
@@ -193,6 +195,16 @@ class EventLog(Protocol):
         ...
 
     async def running_runs(self) -> list[RunRecord]: ...
+
+    async def take_paused(self, run_id: str, owner: str) -> bool:
+        """Turn a paused run into a running one owned by ``owner``, atomically: of two
+        continues (or a continue and the pause's timeout), on any replicas, exactly one
+        gets True."""
+        ...
+
+    async def expired_pauses(self, now: float, limit: int = 100) -> list[str]:
+        """Paused runs whose pause timeout is due at ``now`` (Unix time), oldest first."""
+        ...
 
     async def renew_lease(self, owner: str, ttl: float) -> None:
         """Say ``owner`` is alive for ``ttl`` more seconds (by the database's clock),

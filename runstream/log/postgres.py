@@ -44,6 +44,8 @@ CREATE TABLE IF NOT EXISTS runs (
     created_at DOUBLE PRECISION NOT NULL,
     updated_at DOUBLE PRECISION NOT NULL
 );
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS pause_expires_at DOUBLE PRECISION;
+CREATE INDEX IF NOT EXISTS runs_by_pause_expiry ON runs (pause_expires_at) WHERE pause_expires_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS runs_by_status ON runs (status);
 CREATE INDEX IF NOT EXISTS runs_by_workflow ON runs (workflow_id, created_at);
 CREATE INDEX IF NOT EXISTS runs_by_session ON runs (session_id, created_at);
@@ -84,8 +86,9 @@ _RENEW_LEASE = (
 )
 
 _END_RUNS = (
-    "UPDATE runs SET status=e.status, output=e.output, error=e.error, updated_at=$5 "
-    "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS e(run_id, status, output, error) "
+    "UPDATE runs SET status=e.status, output=e.output, error=e.error, pause_expires_at=e.expires, updated_at=$5 "
+    "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $6::float8[]) "
+    "AS e(run_id, status, output, error, expires) "
     "WHERE runs.run_id = e.run_id"
 )
 
@@ -94,6 +97,11 @@ _OPEN_SESSION = (
     "ON CONFLICT (session_id) DO UPDATE SET updated_at = excluded.updated_at, "
     "workflow_id = COALESCE(sessions.workflow_id, excluded.workflow_id), "
     "user_id = COALESCE(sessions.user_id, excluded.user_id)"
+)
+
+_INSERT_COLUMNS = (
+    "run_id, workflow_id, workflow_name, session_id, user_id, status, input, output, error, owner, "
+    "created_at, updated_at"
 )
 
 def _where(filters: dict[str, Any]) -> tuple[str, list[Any]]:
@@ -156,6 +164,7 @@ class PostgresLog:
                     [dumps(end.output) for _, end in ends],
                     [end.error for _, end in ends],
                     time.time(),
+                    [end.pause_expires_at for _, end in ends],
                 )
 
     async def read(self, run_id: str, start: int, limit: int) -> list[StoredEvent]:
@@ -211,6 +220,20 @@ class PostgresLog:
             status, owner, time.time(), run_id, expected,
         )
         return bool(result == "UPDATE 1")
+
+    async def take_paused(self, run_id: str, owner: str) -> bool:
+        result = await self.pool.execute(
+            "UPDATE runs SET status=$1, owner=$2, pause_expires_at=NULL, updated_at=$3 WHERE run_id=$4 AND status=$5",
+            RunStatus.RUNNING, owner, time.time(), run_id, RunStatus.PAUSED,
+        )
+        return bool(result == "UPDATE 1")
+
+    async def expired_pauses(self, now: float, limit: int = 100) -> list[str]:
+        rows = await self.pool.fetch(
+            "SELECT run_id FROM runs WHERE pause_expires_at <= $1 AND status = $2 ORDER BY pause_expires_at LIMIT $3",
+            now, RunStatus.PAUSED, limit,
+        )
+        return [row[0] for row in rows]
 
     async def running_runs(self) -> list[RunRecord]:
         rows = await self.pool.fetch(
@@ -347,7 +370,7 @@ async def _insert_run(conn: asyncpg.Connection, run: RunRecord, now: float) -> N
     if run.session_id is not None:
         await conn.execute(_OPEN_SESSION, run.session_id, run.workflow_id, run.user_id, now, session_name_of(run.input))
     await conn.execute(
-        "INSERT INTO runs VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)",
+        f"INSERT INTO runs ({_INSERT_COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)",
         run.run_id, run.workflow_id, run.workflow_name, run.session_id, run.user_id, run.status,
         dumps(run.input), dumps(run.output), run.error, run.owner, run.created_at, run.updated_at,
     )

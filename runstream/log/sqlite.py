@@ -87,6 +87,23 @@ CREATE INDEX IF NOT EXISTS sessions_by_created ON sessions (created_at);
 """
 
 
+_INSERT_COLUMNS = (
+    "run_id, workflow_id, workflow_name, session_id, user_id, status, input, output, error, owner, "
+    "created_at, updated_at"
+)
+
+
+def _add_pause_column(conn: sqlite3.Connection) -> None:
+    """``pause_expires_at`` came after the first release: logs made before get it here."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(runs)")}
+    if "pause_expires_at" not in columns:
+        conn.execute("ALTER TABLE runs ADD COLUMN pause_expires_at REAL")
+    conn.execute(
+        "CREATE INDEX IF NOT EXISTS runs_by_pause_expiry ON runs (pause_expires_at) "
+        "WHERE pause_expires_at IS NOT NULL"
+    )
+
+
 def _enable_wal(conn: sqlite3.Connection, tries: int = 50) -> None:
     """Switching a fresh file to WAL needs a moment alone with it, and SQLite does not wait
     for that (no busy handler): processes opening one new file together take turns."""
@@ -210,6 +227,7 @@ class SQLiteLog:
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._writer, self._create_schema)
+        await self._write(_add_pause_column)
 
     def _create_schema(self) -> None:
         conn = self._conn()
@@ -242,8 +260,8 @@ class SQLiteLog:
                 _insert_events(c, run_id, events)
                 if end is not None:
                     c.execute(
-                        "UPDATE runs SET status=?, output=?, error=?, updated_at=? WHERE run_id=?",
-                        (end.status, dumps(end.output), end.error, now, run_id),
+                        "UPDATE runs SET status=?, output=?, error=?, pause_expires_at=?, updated_at=? WHERE run_id=?",
+                        (end.status, dumps(end.output), end.error, end.pause_expires_at, now, run_id),
                     )
 
         if sum(len(events) for events, _ in batch.values()) <= INLINE_APPEND and not self._wal_large:
@@ -336,6 +354,27 @@ class SQLiteLog:
             return cur.rowcount == 1
 
         return await self._write(move)
+
+    async def take_paused(self, run_id: str, owner: str) -> bool:
+        def take(c: sqlite3.Connection) -> bool:
+            cur = c.execute(
+                "UPDATE runs SET status=?, owner=?, pause_expires_at=NULL, updated_at=? WHERE run_id=? AND status=?",
+                (RunStatus.RUNNING, owner, time.time(), run_id, RunStatus.PAUSED),
+            )
+            return cur.rowcount == 1
+
+        return await self._write(take)
+
+    async def expired_pauses(self, now: float, limit: int = 100) -> list[str]:
+        return await self._read(
+            lambda c: [
+                row[0]
+                for row in c.execute(
+                    "SELECT run_id FROM runs WHERE pause_expires_at<=? AND status=? ORDER BY pause_expires_at LIMIT ?",
+                    (now, RunStatus.PAUSED, limit),
+                )
+            ]
+        )
 
     async def running_runs(self) -> list[RunRecord]:
         return await self._read(
@@ -512,7 +551,7 @@ def _insert_run(c: sqlite3.Connection, run: RunRecord, now: float) -> None:
             (run.session_id, run.workflow_id, run.user_id, now, now, session_name_of(run.input)),
         )
     c.execute(
-        "INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+        f"INSERT INTO runs ({_INSERT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
         (run.run_id, run.workflow_id, run.workflow_name, run.session_id, run.user_id, run.status,
          dumps(run.input), dumps(run.output), run.error, run.owner, run.created_at, run.updated_at),
     )

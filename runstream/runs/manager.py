@@ -22,7 +22,10 @@ from runstream import events as ev
 from runstream.engine.context import RunContext
 from runstream.engine.serialize import to_jsonable
 from runstream.engine.workflow import Workflow
-from runstream.errors import LogWriteFailed, QueueFull, RunNotActive, ShuttingDown, UnknownRun, UnknownWorkflow
+from runstream.engine.hitl import Resolution, StepRequirement, resolve, timeout_resolution
+from runstream.errors import (
+    LogWriteFailed, QueueFull, RunNotActive, RunNotPaused, ShuttingDown, UnknownRun, UnknownWorkflow,
+)
 from runstream.events import StoredEvent
 from runstream.fanout.base import Hub
 from runstream.log.base import EventLog, RunRecord, RunStatus
@@ -31,6 +34,7 @@ from runstream.models.base import close_model
 from runstream.runs.appender import Appender
 from runstream.runs.follow import follow, follow_batches
 from runstream.runs.lifecycle import Lifecycle, RunState
+from runstream.runs.pauses import continued_event, paused_requirement
 from runstream.runs.queue import RunQueue
 from runstream.runs.recovery import DEFAULT_LEASE_TTL, ResumePlan, Recovery, load_resume_plan
 from runstream.runs.sink import LogSink
@@ -89,7 +93,7 @@ class RunManager:
         self._closed = False
         self._handing_over = False
         """Closing with a grace: each run stops at its next step boundary."""
-        self.recovery = Recovery(log, self.owner, self.resume, lease_ttl, self.workflows)
+        self.recovery = Recovery(log, self.owner, self.resume, lease_ttl, self.workflows, sweep=self.sweep_pauses)
         self._active: dict[str, _ActiveRun] = {}
         self._appender: Appender | None = None
         self._models: dict[int, object] = {}
@@ -226,6 +230,7 @@ class RunManager:
         session = await self.log.get_session(record.session_id) if record.session_id else None
         active = self._activate(record, session.state if session else {}, next_index=plan.next_index)
         active.context.completed_steps = plan.completed
+        active.context.started_steps, active.context.resolutions = plan.started, plan.resolutions
         self._launch(active, lambda: self._continue(active, workflow, plan))
 
     async def _continue(self, active: _ActiveRun, workflow: Workflow, plan: ResumePlan) -> None:
@@ -325,6 +330,70 @@ class RunManager:
         active.life.write_failed(str(exc))
         self.recovery.strand(active.record.run_id)
 
+    # -- pauses ------------------------------------------------------------
+
+    async def continue_run(
+        self, run_id: str, step_requirements: Any = None, error_requirements: Any = None
+    ) -> int:
+        """Answer a paused run's requirement and run it on, here, in the background; returns
+        the index of its ``WorkflowPaused`` (the events of the continue follow it).
+
+        The answer is checked against the requirement in the log (``InvalidContinue``, the
+        pause stays). Of concurrent continues, on any replicas, one wins; the others, and a
+        continue of a run that is not paused, get ``RunNotPaused``. A pause whose timeout has
+        expired takes its ``on_timeout`` instead, and the late answer gets ``RunNotPaused``.
+        """
+        record = await self.get_run(run_id)
+        if record.status != RunStatus.PAUSED:
+            raise RunNotPaused(f"Run is not paused (status={record.status})")
+        index, req = await paused_requirement(self.log, record)
+        if req.expires_at is not None and req.expires_at <= time.time():
+            await self._take_up(record, req, timeout_resolution(req))
+            raise RunNotPaused(
+                f"Run {run_id}'s pause timed out; its on_timeout ({req.on_timeout}) was applied instead"
+            )
+        await self._take_up(record, req, resolve(req, step_requirements, error_requirements))
+        return index
+
+    async def sweep_pauses(self) -> list[str]:
+        """Apply ``on_timeout`` to every pause whose timeout is due (recovery's beat calls this on
+        every replica; each pause is taken by one). Returns the runs it answered."""
+        fired = []
+        for run_id in await self.log.expired_pauses(time.time()):
+            record = await self.log.get_run(run_id)
+            if record is None or record.status != RunStatus.PAUSED:
+                continue
+            try:
+                _, req = await paused_requirement(self.log, record)
+                await self._take_up(record, req, timeout_resolution(req))
+            except (RunNotPaused, UnknownWorkflow, ShuttingDown):
+                continue  # answered meanwhile, or not ours to run: another replica's sweep takes it
+            logger.info("pause of run %s timed out: %s", run_id, req.on_timeout)
+            fired.append(run_id)
+        return fired
+
+    async def _take_up(self, record: RunRecord, req: StepRequirement, resolution: Resolution) -> None:
+        """Take a paused run (atomically: one taker wins), log the answer, run it on from its log."""
+        workflow = self.workflow(record.workflow_id)
+        if not self.accepting:
+            raise ShuttingDown("Server is shutting down; continue the run after its restart")
+        if not await self.log.take_paused(record.run_id, self.owner):
+            raise RunNotPaused(f"Run {record.run_id} is not paused any more: another continue answered first")
+        record.status, record.owner = RunStatus.RUNNING, self.owner
+        plan = await load_resume_plan(self.log, record.run_id)
+        session = await self.log.get_session(record.session_id) if record.session_id else None
+        active = self._activate(record, session.state if session else {}, plan.next_index, RunState.PAUSED)
+        active.life.activate()
+        ctx = active.context
+        ctx.completed_steps, ctx.started_steps, ctx.resolutions = plan.completed, plan.started, plan.resolutions
+        ctx.resolutions[resolution.requirement_id] = resolution
+
+        async def body() -> None:
+            await ctx.emit(*continued_event(req, resolution))
+            await workflow.run(ctx, workflow.validate_input(record.input), resumed=True)
+
+        self._launch(active, body)
+
     async def cancel(self, run_id: str) -> CancelOutcome:
         """Cancel a run, here or on the replica that runs it; it ends with one ``WorkflowCancelled``.
 
@@ -370,8 +439,9 @@ class RunManager:
         if not await self.log.set_status(record.run_id, record.status, RunStatus.RUNNING, self.owner):
             raise RunNotActive(f"Run {record.run_id} changed while it was being cancelled; try again")
         session = await self.log.get_session(record.session_id) if record.session_id else None
+        idle = RunState(record.status)
         record.status, record.owner = RunStatus.RUNNING, self.owner
-        active = self._activate(record, session.state if session else {}, await self.log.next_index(record.run_id))
+        active = self._activate(record, session.state if session else {}, await self.log.next_index(record.run_id), idle)
         active.life.cancel()
         self._launch(active, None)
         return CancelOutcome(record.run_id)

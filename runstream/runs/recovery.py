@@ -25,9 +25,10 @@ from typing import Any
 
 import orjson
 
+from runstream.engine.hitl import Resolution
 from runstream.engine.io import StepOutput
 from runstream.engine.step import StepBase
-from runstream.events import COMPLETION_EVENTS, STEP_STARTED, StoredEvent
+from runstream.events import COMPLETION_EVENTS, STEP_CONTINUED, STEP_EXECUTOR_CONTINUED, STEP_STARTED, StoredEvent
 from runstream.log.base import EventLog, RunRecord
 from runstream.metrics import LEASE_TAKEOVERS
 
@@ -70,6 +71,10 @@ class ResumePlan:
     next_index: int = 0
     completed: dict[str, StepOutput] = field(default_factory=dict)
     interrupted: list[InterruptedStep] = field(default_factory=list)
+    started: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Parts that announced themselves, with the decisions they logged (``RunContext.started_steps``)."""
+    resolutions: dict[str, Resolution] = field(default_factory=dict)
+    """The answers to the run's pauses, from its ``StepContinued`` events (``RunContext.resolutions``)."""
 
     @property
     def blocked_by(self) -> InterruptedStep | None:
@@ -102,8 +107,12 @@ class ResumePlan:
         }
 
 
+_CONTINUES = frozenset({STEP_CONTINUED, STEP_EXECUTOR_CONTINUED})
+_DECISIONS = ("condition_result", "selected_steps")
+
+
 def _relevant(event: StoredEvent) -> bool:
-    return event.name in COMPLETION_EVENTS or event.name.endswith("Started")
+    return event.name in COMPLETION_EVENTS or event.name.endswith("Started") or event.name in _CONTINUES
 
 
 def fold_resume_plan(events: Iterable[StoredEvent]) -> ResumePlan:
@@ -116,6 +125,11 @@ def fold_resume_plan(events: Iterable[StoredEvent]) -> ResumePlan:
         if not _relevant(event):
             continue
         data = orjson.loads(event.data)
+        if event.name in _CONTINUES:
+            if isinstance(answer := data.get("resolution"), dict):
+                resolution = Resolution.from_dict(answer)
+                plan.resolutions[resolution.requirement_id] = resolution
+            continue
         path = data.get("step_path")
         if path is None:
             continue
@@ -136,6 +150,7 @@ def fold_resume_plan(events: Iterable[StoredEvent]) -> ResumePlan:
                 started_at=event.index,
                 leaf=event.name == STEP_STARTED,
             )
+            plan.started[path] = {key: data[key] for key in _DECISIONS if key in data}
     plan.interrupted = [step for path, step in started.items() if path not in plan.completed]
     _link_children(plan.completed)
     return plan
@@ -184,7 +199,8 @@ def owner_process_gone(owner: str) -> bool:
 
 
 class Recovery:
-    """Keeps this process's lease alive and resumes orphaned runs: at start-up, then every ``ttl / 3`` s."""
+    """Keeps this process's lease alive and resumes orphaned runs (and, with ``sweep``, fires
+    due pause timeouts): at start-up, then every ``ttl / 3`` s."""
 
     def __init__(
         self,
@@ -193,6 +209,7 @@ class Recovery:
         resume: Callable[[RunRecord], Awaitable[None]],
         ttl: float = DEFAULT_LEASE_TTL,
         served: Container[str] | None = None,
+        sweep: Callable[[], Awaitable[Any]] | None = None,
     ) -> None:
         self.log = log
         self.owner = owner
@@ -204,12 +221,16 @@ class Recovery:
         self.stranded: set[str] = set()
         """Runs of this owner whose log writes failed: disowned as soon as the log answers,
         so that the next scan (here or on another replica) resumes them."""
+        self.sweep = sweep
+        """Called on every beat too: the run manager fires pause timeouts that are due."""
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
 
     async def start(self) -> None:
         await self.log.renew_lease(self.owner, self.ttl)
         await self.scan()
+        if self.sweep is not None:
+            await self.sweep()
         self._task = asyncio.create_task(self._beat(), name="runstream-recovery")
 
     async def close(self) -> None:
@@ -281,5 +302,7 @@ class Recovery:
             try:
                 await self.log.renew_lease(self.owner, self.ttl)
                 await self.scan()
+                if self.sweep is not None:
+                    await self.sweep()
             except Exception:  # a database hiccup: the next beat tries again
-                logger.exception("lease renewal or orphan scan failed")
+                logger.exception("lease renewal, orphan scan or pause sweep failed")

@@ -101,7 +101,8 @@ class LogSink:
         end = None
         if status is not None:  # saved first: from its index on, the end goes to the log at once
             await self._save_session()
-            end = RunEnd(status, output=fields.get("content"), error=fields.get("error"))
+            end = RunEnd(status, output=fields.get("content"), error=fields.get("error"),
+                         pause_expires_at=fields.get("expires_at"))
         index = self._take_index(name)
         now = time.time()
         payload = {"event": name, **self._common, "created_at": int(now), "created_at_ms": int(now * 1000),

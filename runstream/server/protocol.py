@@ -23,6 +23,7 @@ __all__ = [
     "StartWorkflow",
     "Reconnect",
     "CancelWorkflow",
+    "ContinueWorkflow",
     "parse_action",
     "ReconnectPlan",
     "plan_reconnect",
@@ -66,9 +67,21 @@ class CancelWorkflow(_Action):
     run_id: str
 
 
-Action = Authenticate | Ping | StartWorkflow | Reconnect | CancelWorkflow
+class ContinueWorkflow(_Action):
+    """Answer a paused run (AgentOS's action): ``step_requirements`` as received, with the
+    answer fields filled in, or ``error_requirements`` with a ``decision`` (runstream)."""
+
+    action: Literal["continue-workflow"]
+    run_id: str
+    workflow_id: str | None = None
+    session_id: str | None = None
+    step_requirements: Any = None
+    error_requirements: Any = None
+
+
+Action = Authenticate | Ping | StartWorkflow | Reconnect | CancelWorkflow | ContinueWorkflow
 _ACTIONS = TypeAdapter(Annotated[Action, Field(discriminator="action")])
-_NAMES = ("authenticate", "ping", "start-workflow", "reconnect", "cancel-workflow")
+_NAMES = ("authenticate", "ping", "start-workflow", "reconnect", "cancel-workflow", "continue-workflow")
 
 
 def parse_action(text: str) -> Action:

@@ -18,12 +18,13 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ValidationError
 
-from runstream.events import WORKFLOW_COMPLETED
+from runstream.events import WORKFLOW_COMPLETED, StoredEvent
 from runstream.log.base import RunRecord, RunStatus
 from runstream.runs.manager import RunManager
+from runstream.runs.pauses import paused_requirement
 from runstream.server.auth import Principal
 from runstream.server.gate import Gate
-from runstream.errors import InvalidRequest
+from runstream.errors import InvalidContinue, InvalidRequest, RunNotPaused
 from runstream.server.http_errors import error_responses
 from runstream.server.limits import check_depth
 from runstream.server.schemas import Cancelled, RunBody, WorkflowSummary
@@ -123,7 +124,7 @@ async def run_of(request: Request, principal: Principal, workflow_id: str, run_i
 
 
 def stream_of(
-    request: Request, principal: Principal, run_id: str, after: int | None, counted: bool = False
+    request: Request, principal: Principal, run_id: str, after: int | None, counted: bool = False, leg: bool = False
 ) -> Response:
     """The run's SSE, counted against the client's connections (``counted``: already), ending
     when the caller's token expires."""
@@ -134,7 +135,7 @@ def stream_of(
     elif after is None and counted:
         connections.release(client)
     return sse_response(manager_of(request), run_id, after, heartbeat_of(request), principal.expires_at,
-                        (lambda: connections.release(client)) if after is not None else None)
+                        (lambda: connections.release(client)) if after is not None else None, leg)
 
 
 def run_body(run: RunRecord) -> dict[str, Any]:
@@ -158,6 +159,35 @@ def agentos_run_body(run: RunRecord) -> dict[str, Any]:
     """``run_body`` with AgentOS's status: the answer of the run routes AgentOS also has, so that
     its client's checks hold (``run.status == RunStatus.completed``, ``run.is_paused``)."""
     return {**run_body(run), "status": agentos_status(run.status)}
+
+
+async def full_run_body(manager: RunManager, run: RunRecord, agentos: bool = False) -> dict[str, Any]:
+    """``run_body`` (``agentos_run_body`` with ``agentos``), and for a paused run what it waits on,
+    as AgentOS's run dict has it (``step_requirements``, ``pause_kind``, ``paused_step_name``,
+    ``paused_step_index``)."""
+    body = agentos_run_body(run) if agentos else run_body(run)
+    if run.status == RunStatus.PAUSED:
+        try:
+            _, req = await paused_requirement(manager.log, run)
+        except RunNotPaused:  # continued since it was read
+            return body
+        body.update(
+            step_requirements=[req.to_dict()],
+            pause_kind="error" if req.kind == "error" else "step",
+            paused_step_name=req.step_name,
+            paused_step_index=req.step_index,
+        )
+        if req.kind == "error":
+            body["error_requirements"] = [req.error_dict()]
+    return body
+
+
+async def until_leg_end(manager: RunManager, run_id: str, after: int = -1) -> StoredEvent | None:
+    """Wait until the run ends or pauses (after index ``after``); that last event."""
+    async for event in manager.follow(run_id, after):
+        if event.ends_leg:
+            return event
+    return None
 
 
 @api.get("/workflows", response_model=list[WorkflowSummary])
@@ -196,14 +226,89 @@ async def start_run(workflow_id: str, request: Request, principal: Caller) -> Re
     if fields.background:
         return JSONResponse(run_body(run), status_code=202)
     if streams:
-        return stream_of(request, principal, run.run_id, -1, counted=True)
-    last = None
-    async for last in manager.follow(run.run_id):
-        pass
-    body = agentos_run_body(await manager.get_run(run.run_id))
+        return stream_of(request, principal, run.run_id, -1, counted=True, leg=True)
+    return JSONResponse(await leg_body(manager, run.run_id))
+
+
+async def leg_body(manager: RunManager, run_id: str, after: int = -1) -> dict[str, Any]:
+    """The run once it ends or pauses: its body with AgentOS's status (AgentOS clients read
+    ``metrics``, and ``status`` for ``is_paused``)."""
+    last = await until_leg_end(manager, run_id, after)
+    body = await full_run_body(manager, await manager.get_run(run_id), agentos=True)
     if last is not None and last.name == WORKFLOW_COMPLETED:  # AgentOS clients read its WorkflowMetrics
         body["metrics"] = orjson.loads(last.data).get("metrics")
-    return JSONResponse(body)
+    return body
+
+
+class ContinueRequest(BaseModel):
+    """The fields of ``POST /workflows/{id}/runs/{run_id}/continue``, as a form (AgentOS:
+    ``step_requirements`` is a JSON string, ``""`` for none) or as JSON."""
+
+    step_requirements: Any = None
+    error_requirements: Any = None
+    session_id: str | None = None
+    user_id: str | None = None
+    stream: bool = True
+    background: bool = False
+
+
+_CONTINUE_BODY = {"requestBody": {"required": True, "content": {
+    "application/x-www-form-urlencoded": {"schema": ContinueRequest.model_json_schema()},
+    "application/json": {"schema": ContinueRequest.model_json_schema()},
+}}}
+
+
+def _json_field(name: str, value: Any) -> Any:
+    """A form's JSON-string field, parsed (``""`` is none)."""
+    if not isinstance(value, str):
+        return value
+    if not value.strip():
+        return None
+    try:
+        parsed = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        raise InvalidContinue(f"Invalid JSON in {name} field") from None
+    check_depth(parsed)
+    return parsed
+
+
+async def read_continue_request(request: Request) -> ContinueRequest:
+    try:
+        if request.headers.get("content-type", "").startswith("application/json"):
+            data: Any = orjson.loads(await request.body())
+            check_depth(data)
+        else:
+            data = dict(await request.form())
+        fields = ContinueRequest.model_validate(data)
+    except orjson.JSONDecodeError:
+        raise InvalidRequest("Body is not valid JSON") from None
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors()) from None
+    fields.step_requirements = _json_field("step_requirements", fields.step_requirements)
+    fields.error_requirements = _json_field("error_requirements", fields.error_requirements)
+    return fields
+
+
+@api.post(
+    "/workflows/{workflow_id}/runs/{run_id}/continue",
+    responses={**_SSE, **error_responses(400, 404, 409, 422)},
+    openapi_extra=_CONTINUE_BODY,
+)
+async def continue_run(workflow_id: str, run_id: str, request: Request, principal: Caller) -> Response:
+    """Answer a paused run. 400 when the answer does not fit its stored requirement, 409 when
+    it is not paused (finished, running, or another continue answered first). ``stream``
+    (default): SSE of the events from the continue through the run's end or next pause;
+    ``background``: 202 at once; neither: the run once it ends or pauses again."""
+    fields = await read_continue_request(request)
+    manager = manager_of(request)
+    manager.workflow(workflow_id)
+    run = await gate_of(request).steerable_run(principal, run_id, workflow_id)
+    index = await manager.continue_run(run.run_id, fields.step_requirements, fields.error_requirements)
+    if fields.background:
+        return JSONResponse({"run_id": run_id, "session_id": run.session_id, "status": RunStatus.RUNNING}, status_code=202)
+    if fields.stream:
+        return stream_of(request, principal, run_id, index, leg=True)
+    return JSONResponse(await leg_body(manager, run_id, index))
 
 
 @api.post("/workflows/{workflow_id}/runs/{run_id}/resume", responses={**_SSE, **error_responses(404, 422)})
@@ -324,7 +429,7 @@ async def list_workflow_runs(
 @api.get("/workflows/{workflow_id}/runs/{run_id}", response_model=RunBody, responses=error_responses(404))
 async def get_workflow_run(workflow_id: str, run_id: str, request: Request, principal: Caller) -> dict[str, Any]:
     """The run, with AgentOS's status (``COMPLETED``...)."""
-    return agentos_run_body(await run_of(request, principal, workflow_id, run_id))
+    return await full_run_body(manager_of(request), await run_of(request, principal, workflow_id, run_id), agentos=True)
 
 
 @api.get("/runs", response_model=list[RunBody], responses=error_responses(422))
@@ -342,7 +447,7 @@ async def list_runs(
 @api.get("/runs/{run_id}", response_model=RunBody, responses=error_responses(404))
 async def get_run(run_id: str, request: Request, principal: Caller) -> dict[str, Any]:
     """A run by id alone (not in AgentOS), for clients that know no workflow id."""
-    return run_body(await gate_of(request).run(principal, run_id))
+    return await full_run_body(manager_of(request), await gate_of(request).run(principal, run_id))
 
 
 router.include_router(api)

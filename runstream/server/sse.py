@@ -22,7 +22,7 @@ from runstream.log.base import RunRecord
 from runstream.metrics import SSE_STREAMS
 from runstream.runs.manager import RunManager
 
-__all__ = ["EXPIRED", "HEARTBEAT", "follow_after", "sse_frames", "sse_response"]
+__all__ = ["EXPIRED", "HEARTBEAT", "follow_after", "sse_frames", "sse_response", "until_leg_end"]
 
 HEARTBEAT = ": ping\n\n"
 EXPIRED = ": token expired; resume with Last-Event-ID and a fresh token\n\n"
@@ -82,17 +82,35 @@ async def sse_frames(
             await aclose()
 
 
+async def until_leg_end(batches: AsyncIterator[list[StoredEvent]]) -> AsyncIterator[list[StoredEvent]]:
+    """``batches`` through the end of the run's current leg: its terminal event, or the
+    ``WorkflowPaused`` it waits at (what a start or continue request streams)."""
+    try:
+        async for batch in batches:
+            end = next((i for i, event in enumerate(batch) if event.ends_leg), None)
+            if end is not None:
+                yield batch[: end + 1]
+                return
+            yield batch
+    finally:
+        aclose = getattr(batches, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
 def sse_response(
     manager: RunManager, run_id: str, after: int | None, heartbeat: float, until: float | None = None,
-    on_end: Callable[[], None] | None = None,
+    on_end: Callable[[], None] | None = None, leg: bool = False,
 ) -> Response:
     """The SSE response for ``run_id`` after index ``after``; 204 (EventSource stops) when None.
-    ``on_end`` is called once the stream is over (it releases the client's connection count)."""
+    ``on_end`` is called once the stream is over (it releases the client's connection count).
+    With ``leg``, it ends where the run pauses, as well as where it ends."""
     if after is None:
         if on_end is not None:
             on_end()
         return Response(status_code=204, headers=_HEADERS)
-    body = sse_frames(manager.follow_batches(run_id, after), heartbeat, until)
+    batches = manager.follow_batches(run_id, after)
+    body = sse_frames(until_leg_end(batches) if leg else batches, heartbeat, until)
     response = _Stream(body, media_type="text/event-stream", headers={**_HEADERS, "X-Run-Id": run_id})
     response.on_end = on_end
     return response

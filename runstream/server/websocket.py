@@ -41,6 +41,7 @@ from runstream.server.protocol import (
     Action,
     Authenticate,
     CancelWorkflow,
+    ContinueWorkflow,
     Ping,
     Reconnect,
     StartWorkflow,
@@ -220,6 +221,20 @@ class WorkflowSocket:
                     message="Already being cancelled" if outcome.already_requested else "Cancelling the run",
                 )
             )
+        elif isinstance(action, ContinueWorkflow):
+            await self._continue(principal, action)
+
+    async def _continue(self, principal: Principal, action: ContinueWorkflow) -> None:
+        """Answer a paused run (only the caller's own, under isolation); its events from the
+        continue on come to this socket, unless it follows the run already, and to every
+        other subscriber of the run."""
+        run = await self.services.gate.steerable_run(principal, action.run_id, action.workflow_id)
+        followed = any(r.run_id == run.run_id for r in self._streams.values())
+        if not followed:
+            self._check_subscriptions()
+        index = await self.manager.continue_run(run.run_id, action.step_requirements, action.error_requirements)
+        if not followed:
+            self._stream(run, after=index)
 
     def _check_subscriptions(self) -> None:
         limit = self.services.limits.max_subscriptions

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import orjson
 
-from runstream import Parallel, Server, SQLiteLog, Step, StepInput, StepOutput, Workflow
+from runstream import HumanReview, Parallel, Server, SQLiteLog, Step, StepInput, StepOutput, Workflow
 from runstream.log.base import AppendBatch
 
 __all__ = ["PausingLog", "server", "workflows"]
@@ -81,6 +81,11 @@ def charge(step_input: StepInput) -> str:
     return "charged once"
 
 
+def ship(step_input: StepInput) -> str:
+    record("ship", step_input)
+    return f"shipped {step_input.previous_step_content}"
+
+
 def workflows() -> list[Workflow]:
     essay = Workflow(
         name="Essay",
@@ -96,7 +101,15 @@ def workflows() -> list[Workflow]:
         id="payment",
         steps=[Step(name="research", executor=research), Step(name="charge", executor=charge, rerunnable=False)],
     )
-    return [essay, payment]
+    review = Workflow(
+        name="Review",
+        id="review",
+        steps=[
+            Step(name="research", executor=research),
+            Step(name="ship", executor=ship, human_review=HumanReview(requires_confirmation=True)),
+        ],
+    )
+    return [essay, payment, review]
 
 
 class PausingLog(SQLiteLog):

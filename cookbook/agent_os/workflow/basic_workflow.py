@@ -41,11 +41,23 @@ from cookbook.workflows import (  # noqa: E402
     steps_group,
     structured_io,
 )
+from cookbook.hitl import (  # noqa: E402
+    confirmation,
+    error_pause,
+    iteration_review,
+    output_review,
+    pause_decorator,
+    route_selection,
+    tool_confirmation,
+    user_input,
+)
 
 server = Server(
     workflows=[
         content_creation_workflow,
         *(m.workflow for m in (parallel, condition, loop, router, steps_group, early_stop, session_state, structured_io)),
+        *(m.workflow for m in (confirmation, user_input, route_selection, output_review, error_pause,
+                               iteration_review, pause_decorator, tool_confirmation)),
     ],
     database_url=os.environ.get("RUNSTREAM_DATABASE_URL") or f"sqlite:///{DATA / 'demo.db'}",
 )

@@ -1,0 +1,44 @@
+"""A paused run in a real server process: it survives SIGKILL, and a crash after its continue."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+
+from tests.apps.process import CrashableServer, wait_for
+
+
+def status(server: CrashableServer, run_id: str) -> str:
+    return str(httpx.get(f"http://127.0.0.1:{server.port}/runs/{run_id}", timeout=10).json()["status"])
+
+
+def test_a_paused_run_survives_sigkill_and_a_crash_after_its_continue(tmp_path: Path) -> None:
+    first = CrashableServer(tmp_path, crash_at="step:ship").start()
+    try:
+        run = httpx.post(f"http://127.0.0.1:{first.port}/workflows/review/runs",
+                         data={"message": "kites", "stream": "false"}, timeout=30).json()
+        assert run["status"] == "paused"
+    finally:
+        first.kill()
+
+    second = CrashableServer(tmp_path, crash_at="step:ship").start()  # stops for good inside ship
+    try:
+        assert status(second, run["run_id"]) == "paused"
+        answer = json.dumps([{"step_id": run["step_requirements"][0]["step_id"], "confirmed": True}])
+        reply = httpx.post(f"http://127.0.0.1:{second.port}/workflows/review/runs/{run['run_id']}/continue",
+                           data={"step_requirements": answer, "background": "true"}, timeout=30)
+        assert reply.status_code == 202, reply.text
+        wait_for(lambda: second.reached("ship"), "the continued run to reach ship")
+    finally:
+        second.kill()
+
+    third = CrashableServer(tmp_path).start()  # recovery resumes it: the answer is in the log, no new pause
+    try:
+        wait_for(lambda: status(third, run["run_id"]) == "completed", "the resumed run to complete")
+        events = httpx.get(f"http://127.0.0.1:{third.port}/workflows/review/runs/{run['run_id']}/events", timeout=30).text
+    finally:
+        third.terminate()
+    assert events.count("event: WorkflowPaused") == 1 and events.count("event: StepContinued") == 1
+    assert third.executions("kites") == {"research": 1, "ship": 2}  # ship was interrupted once; research never re-ran
