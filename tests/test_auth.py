@@ -7,6 +7,7 @@ of reaching another user's run must answer exactly as for a run that does not ex
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +16,7 @@ import httpx
 import pytest
 from websockets.asyncio.client import connect
 
-from runstream import AuthConfig
+from runstream import AuthConfig, HumanReview, Step, Workflow
 from runstream.errors import AuthConfigError, Forbidden
 from runstream.log.base import RunRecord
 from runstream.server.access import Access
@@ -30,9 +31,20 @@ ALICE, BOB, ADMIN = token("alice"), token("bob"), token("root", scopes=["agent_o
 NOBODY = "00000000-0000-0000-0000-000000000000"
 
 
+def ship(step_input: object) -> str:
+    return "shipped"
+
+
+def confirm_workflow() -> Workflow:
+    """One step that waits for a confirmation: a run that stays paused until answered."""
+    return Workflow(id="confirm", name="Confirm", steps=[
+        Step(name="Ship", executor=ship, human_review=HumanReview(requires_confirmation=True)),
+    ])
+
+
 @pytest.fixture
 def srv(tmp_path: Path, valve: Valve) -> Iterator[RunningServer]:
-    with jwt_server(tmp_path, [demo_workflow(), valve_workflow(valve)]) as running:
+    with jwt_server(tmp_path, [demo_workflow(), valve_workflow(valve), confirm_workflow()]) as running:
         yield running
 
 
@@ -133,6 +145,27 @@ def test_another_users_run_answers_as_a_missing_one_over_http(http: httpx.Client
     assert http.get(f"/workflows/demo/runs/{run_id}", headers=bearer(ALICE)).status_code == 404  # wrong workflow
     valve.open()
     assert http.post(f"/workflows/valve/runs/{run_id}/cancel", headers=bearer(BOB)).status_code == 404
+
+
+def paused_run(http: httpx.Client, who: str) -> tuple[str, str]:
+    """A run of ``who`` paused for its confirmation: its id and the answer that confirms it."""
+    run_id = start(http, who, "confirm")["run_id"]
+    wait_until(lambda: http.get(f"/runs/{run_id}", headers=bearer(who)).json()["status"] == "paused",
+               what="the run to pause")
+    requirement = http.get(f"/runs/{run_id}", headers=bearer(who)).json()["step_requirements"][0]
+    return run_id, json.dumps([{"step_id": requirement["step_id"], "confirmed": True}])
+
+
+def test_another_users_paused_run_answers_a_continue_as_a_missing_one(http: httpx.Client) -> None:
+    run_id, answer = paused_run(http, ALICE)
+    form = {"step_requirements": answer, "stream": "false"}
+    theirs = http.post(f"/workflows/confirm/runs/{run_id}/continue", data=form, headers=bearer(BOB))
+    missing = http.post(f"/workflows/confirm/runs/{NOBODY}/continue", data=form, headers=bearer(BOB))
+    assert missing.status_code == 404 and missing.json()["code"] == "unknown_run", missing.text
+    same_as_missing(theirs, missing, run_id)
+    assert http.get(f"/runs/{run_id}", headers=bearer(ALICE)).json()["status"] == "paused"
+    mine = http.post(f"/workflows/confirm/runs/{run_id}/continue", data=form, headers=bearer(ALICE))
+    assert mine.status_code == 200 and mine.json()["status"] == "completed", mine.text
 
 
 def test_listings_show_each_user_their_own(http: httpx.Client) -> None:
@@ -255,6 +288,24 @@ async def test_another_users_run_answers_as_a_missing_one_over_websocket(srv: Ru
         assert indices(first + rest) == list(range(len(first) + len(rest)))
     with httpx.Client(base_url=srv.http_url) as http:
         assert http.get(f"/runs/{run_id}", headers=bearer(ADMIN)).json()["user_id"] == "alice"
+
+
+@pytest.mark.anyio
+async def test_another_users_paused_run_answers_a_websocket_continue_as_a_missing_one(srv: RunningServer) -> None:
+    with httpx.Client(base_url=srv.http_url, timeout=30) as http:
+        run_id, answer = paused_run(http, ALICE)
+    async with connect(srv.ws_url) as bob:
+        await recv(bob)
+        await send(bob, action="authenticate", token=BOB)
+        assert (await recv(bob))["event"] == "authenticated"
+        answers = {}
+        for target in (run_id, NOBODY):
+            await send(bob, action="continue-workflow", run_id=target, step_requirements=json.loads(answer))
+            answers[target] = await recv(bob)
+    assert answers[NOBODY] == {"event": "error", "error": f"Run {NOBODY} not found", "code": "unknown_run"}
+    assert str(answers[run_id]).replace(run_id, NOBODY) == str(answers[NOBODY])
+    with httpx.Client(base_url=srv.http_url) as http:
+        assert http.get(f"/runs/{run_id}", headers=bearer(ALICE)).json()["status"] == "paused"
 
 
 @pytest.mark.anyio

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.apps.process import CrashableServer, wait_for
+from tests.apps.process import CrashableServer
+from tests.waiting import wait_until
 
 
 def status(server: CrashableServer, run_id: str) -> str:
@@ -30,13 +31,13 @@ def test_a_paused_run_survives_sigkill_and_a_crash_after_its_continue(tmp_path: 
         reply = httpx.post(f"http://127.0.0.1:{second.port}/workflows/review/runs/{run['run_id']}/continue",
                            data={"step_requirements": answer, "background": "true"}, timeout=30)
         assert reply.status_code == 202, reply.text
-        wait_for(lambda: second.reached("ship"), "the continued run to reach ship")
+        wait_until(lambda: second.reached("ship"), what="the continued run to reach ship")
     finally:
         second.kill()
 
     third = CrashableServer(tmp_path).start()  # recovery resumes it: the answer is in the log, no new pause
     try:
-        wait_for(lambda: status(third, run["run_id"]) == "completed", "the resumed run to complete")
+        wait_until(lambda: status(third, run["run_id"]) == "completed", what="the resumed run to complete")
         events = httpx.get(f"http://127.0.0.1:{third.port}/workflows/review/runs/{run['run_id']}/events", timeout=30).text
     finally:
         third.terminate()

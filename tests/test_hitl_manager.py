@@ -9,7 +9,7 @@ import pytest
 
 from runstream import HumanReview, LocalHub, RunManager, RunStatus, SQLiteLog, Step, Workflow
 from runstream.errors import InvalidContinue, RunNotPaused
-from tests.runkit import until
+from tests.waiting import until
 
 pytestmark = pytest.mark.anyio
 

@@ -17,7 +17,8 @@ from websockets.asyncio.client import connect
 from runstream import Agent, DemoModel, Router, Server, Step, StepInput, Workflow, tool
 from runstream.engine.hitl import HumanReview, UserInputField
 from tests.conftest import RunningServer, serve_in_thread
-from tests.runkit import parse_sse, wait_until
+from tests.runkit import parse_sse
+from tests.waiting import wait_until
 from tests.wsclient import recv, send
 
 pytestmark = pytest.mark.anyio

@@ -48,7 +48,10 @@ class RunBody(_Open):
     """A run: where it stands and what it produced. ``status`` is runstream's (``queued``, ``running``,
     ``paused``, ``completed``, ``error``, ``cancelled``) on ``/runs`` and the ``202`` of a background start;
     AgentOS's (``PENDING``, ``RUNNING``, ``PAUSED``, ``COMPLETED``, ``ERROR``, ``CANCELLED``) on the
-    run routes AgentOS also has (docs/http.md, "Run statuses on each route")."""
+    run routes AgentOS also has (docs/http.md, "Run statuses on each route"). A paused run's body
+    also has what it waits on, as AgentOS's run dict has it: ``step_requirements``, ``pause_kind``,
+    ``paused_step_name``, ``paused_step_index`` (and ``error_requirements`` for a pause on a step's
+    error); they are extra keys here, not fields, so that other runs' bodies do not gain them as nulls."""
 
     run_id: str
     workflow_id: str
