@@ -10,7 +10,7 @@ from runstream import Workflow
 from runstream.engine.hitl import Resolution, StepRequirement, resolve
 from runstream.events import WORKFLOW_PAUSED, StoredEvent
 from runstream.runs.pauses import continued_event
-from runstream.runs.recovery import plan_resume
+from runstream.runs.recovery import fold_resume_plan
 from tests.enginekit import Event, context
 
 __all__ = ["Leg", "active_requirement", "answer", "start"]
@@ -45,7 +45,7 @@ class Leg:
             StoredEvent(i, name, orjson.dumps({**fields, "event": name}, default=str).decode())
             for i, (name, fields) in enumerate(self.events)
         ]
-        plan = plan_resume(stored)
+        plan = fold_resume_plan(stored)
         ctx = context(self.events, plan.completed)
         ctx.started_steps, ctx.resolutions = plan.started, plan.resolutions
         await self.workflow.run(ctx, self.message, resumed=True)
