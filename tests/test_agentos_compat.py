@@ -40,10 +40,12 @@ SCRIPT = ROOT / "tests" / "agentos_compat" / "client_checks.py"
 EXTENSIONS = {ev.STEP_RETRY, ev.WORKFLOW_RESUMED, ev.WORKFLOW_QUEUED}
 """runstream's events that AgentOS has no name for (its client skips them: agno 3.1.10 raises
 "Unknown workflow event type" for each, and its stream reader logs that and goes on)."""
-NOT_WALKED = {ev.WORKFLOW_RESUMED, ev.WORKFLOW_PAUSED, ev.WORKFLOW_QUEUED}
+PAUSE_EVENTS = {ev.STEP_PAUSED, ev.ROUTER_PAUSED, ev.STEP_OUTPUT_REVIEW, ev.STEP_ERROR, ev.STEP_EXECUTOR_PAUSED,
+                ev.WORKFLOW_PAUSED, ev.STEP_CONTINUED, ev.STEP_EXECUTOR_CONTINUED}
+NOT_WALKED = {ev.WORKFLOW_RESUMED, ev.WORKFLOW_QUEUED, *PAUSE_EVENTS}
 """Events no run of the first test has: ``WorkflowResumed`` (a run's after a crash) and
 ``WorkflowQueued`` (a run's that waited for a slot) are walked by the second, on a demo server
-killed with SIGKILL; ``WorkflowPaused`` (an AgentOS event) waits for a workflow that pauses,
+killed with SIGKILL; the pause events (AgentOS's) wait for the walk of the paused workflows,
 with ``check_continue``."""
 
 
