@@ -165,7 +165,7 @@ def test_another_users_paused_run_answers_a_continue_as_a_missing_one(http: http
     same_as_missing(theirs, missing, run_id)
     assert http.get(f"/runs/{run_id}", headers=bearer(ALICE)).json()["status"] == "paused"
     mine = http.post(f"/workflows/confirm/runs/{run_id}/continue", data=form, headers=bearer(ALICE))
-    assert mine.status_code == 200 and mine.json()["status"] == "completed", mine.text
+    assert mine.status_code == 200 and mine.json()["status"] == "COMPLETED", mine.text
 
 
 def test_listings_show_each_user_their_own(http: httpx.Client) -> None:

@@ -52,7 +52,7 @@ def srv(tmp_path: Path) -> Iterator[RunningServer]:
 def paused_run(srv: RunningServer, workflow_id: str) -> str:
     """A run of ``workflow_id`` once it has paused (a request that waits stops at the pause)."""
     run = httpx.post(f"{srv.http_url}/workflows/{workflow_id}/runs", data={"message": "go", "stream": "false"}, timeout=30).json()
-    assert run["status"] == "paused", run
+    assert run["status"] == "PAUSED", run
     return str(run["run_id"])
 
 

@@ -20,7 +20,7 @@ def test_a_paused_run_survives_sigkill_and_a_crash_after_its_continue(tmp_path: 
     try:
         run = httpx.post(f"http://127.0.0.1:{first.port}/workflows/review/runs",
                          data={"message": "kites", "stream": "false"}, timeout=30).json()
-        assert run["status"] == "paused"
+        assert run["status"] == "PAUSED"
     finally:
         first.kill()
 

@@ -159,7 +159,7 @@ def test_http_user_input_form_and_json_with_validation_errors(srv: RunningServer
         assert [e["event"] for e in events][-2:] == ["StepPaused", "WorkflowPaused"]  # the stream ends at the pause
         run_id = events[-1]["data"]["run_id"]
         run = http.get(f"/workflows/input/runs/{run_id}").json()
-        assert run["status"] == "paused" and run["paused_step_name"] == "Ask" and run["pause_kind"] == "step"
+        assert run["status"] == "PAUSED" and run["paused_step_name"] == "Ask" and run["pause_kind"] == "step"
         req = run["step_requirements"][-1]
         url = f"/workflows/input/runs/{run_id}/continue"
 
@@ -171,7 +171,7 @@ def test_http_user_input_form_and_json_with_validation_errors(srv: RunningServer
 
         done = http.post(url, json={"step_requirements": [{**req, "user_input": {"env": "prod"}}], "stream": False})
         assert done.status_code == 200, done.text
-        assert done.json()["status"] == "completed" and done.json()["output"] == "ask({'env': 'prod'})"
+        assert done.json()["status"] == "COMPLETED" and done.json()["output"] == "ask({'env': 'prod'})"
         again = http.post(url, data={"step_requirements": json.dumps([req]), "stream": "false"})
         assert again.status_code == 409 and again.json()["code"] == "run_not_paused"
         assert http.post(f"/workflows/confirm/runs/{run_id}/continue", data={}).status_code == 404
@@ -180,7 +180,7 @@ def test_http_user_input_form_and_json_with_validation_errors(srv: RunningServer
 def test_http_route_selection_streams_the_continue(srv: RunningServer) -> None:
     with httpx.Client(base_url=srv.http_url, timeout=30) as http:
         paused = http.post("/workflows/route/runs", data={"message": "refund", "stream": "false"}).json()
-        assert paused["status"] == "paused" and paused["step_requirements"][0]["available_choices"] == ["Billing", "Support"]
+        assert paused["status"] == "PAUSED" and paused["step_requirements"][0]["available_choices"] == ["Billing", "Support"]
         req = paused["step_requirements"][0]
         url = f"/workflows/route/runs/{paused['run_id']}/continue"
         unknown = http.post(url, data={"step_requirements": json.dumps([{**req, "selected_choices": ["Sales"]}])})
@@ -227,7 +227,7 @@ def test_a_pause_times_out_with_nobody_connected(tmp_path: Path) -> None:
     server = Server(workflows=workflows(timeout=0.2, on_timeout="skip"), database_url=f"sqlite:///{tmp_path}/r.db", lease_ttl=0.6)
     with serve_in_thread(server) as srv, httpx.Client(base_url=srv.http_url, timeout=30) as http:
         paused = http.post("/workflows/confirm/runs", data={"message": "x", "stream": "false"}).json()
-        assert paused["status"] == "paused" and paused["step_requirements"][0]["on_timeout"] == "skip"
+        assert paused["status"] == "PAUSED" and paused["step_requirements"][0]["on_timeout"] == "skip"
         run_id = paused["run_id"]
         wait_until(lambda: http.get(f"/runs/{run_id}").json()["status"] == "completed", what="the timeout")
         events = parse_sse(http.get(f"/workflows/confirm/runs/{run_id}/events").text)
@@ -250,7 +250,7 @@ def test_a_paused_run_survives_a_restart_and_its_timeout_fires_after_it(tmp_path
         req = kept["step_requirements"][0]
         done = http.post(f"/workflows/confirm/runs/{kept['run_id']}/continue",
                          data={"step_requirements": json.dumps([{**req, "confirmed": True}]), "stream": "false"})
-        assert done.json()["status"] == "completed"
+        assert done.json()["status"] == "COMPLETED"
     assert RAN.count("prepare") == 2 and RAN.count("deploy") == 2  # nothing before the pause ran again
 
 
