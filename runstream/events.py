@@ -42,6 +42,7 @@ __all__ = [
     "STEPS_EXECUTION_STARTED",
     "STEPS_EXECUTION_COMPLETED",
     "COMPLETION_EVENTS",
+    "START_EVENTS",
     "STEP_PAUSED",
     "ROUTER_PAUSED",
     "STEP_OUTPUT_REVIEW",
@@ -107,7 +108,22 @@ COMPLETION_EVENTS = frozenset(
     }
 )
 """Events that close a part of a run; each carries ``step_path``, ``content``,
-``success`` and ``stop``, so a resumed run can rebuild ``RunContext.completed_steps``."""
+``success``, ``error`` and ``stop`` (``engine/completion.py``), so a resumed run can
+rebuild ``RunContext.completed_steps``."""
+
+START_EVENTS = frozenset(
+    {
+        STEP_STARTED,
+        PARALLEL_EXECUTION_STARTED,
+        CONDITION_EXECUTION_STARTED,
+        LOOP_ITERATION_STARTED,
+        LOOP_EXECUTION_STARTED,
+        ROUTER_EXECUTION_STARTED,
+        STEPS_EXECUTION_STARTED,
+    }
+)
+"""Events that open a part of a run (each carries its ``step_path``; a ``StepStarted``
+also ``rerunnable``): one without its completion was interrupted."""
 
 TERMINAL_EVENTS = frozenset({WORKFLOW_COMPLETED, WORKFLOW_ERROR, WORKFLOW_CANCELLED})
 LEG_END_EVENTS = TERMINAL_EVENTS | {WORKFLOW_PAUSED}

@@ -17,8 +17,9 @@ Router             ``<path>.c<k>``, ``k`` the index of the chosen step
 =================  =====================================================
 
 Each completion event (``COMPLETION_EVENTS``) carries ``step_path``,
-``content``, ``success`` and ``stop``: all a resumed run needs to rebuild the
-output of that part.
+``content``, ``success``, ``error`` and ``stop`` (``completion.py`` writes and
+reads them): all a resumed run needs to rebuild the output of that part.
+``step.run_step`` skips a part that has one.
 """
 
 from __future__ import annotations
@@ -27,9 +28,9 @@ import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from runstream.engine.completion import completion_fields
 from runstream.engine.context import RunContext, StepScope
 from runstream.engine.io import StepOutput
-from runstream.engine.serialize import to_jsonable
 from runstream.engine.step import StepBase, as_step
 
 __all__ = ["as_steps", "combine", "decide", "emit_completed", "emit_started", "resumed"]
@@ -67,20 +68,8 @@ async def emit_completed(
     ctx: RunContext, scope: StepScope, name: str, output: StepOutput, path: str | None = None, **fields: Any
 ) -> StepOutput:
     """Close a part of the run with the fields a resumed run rebuilds its output from."""
-    path = path or scope.path
-    if path not in ctx.completed_steps:
-        await ctx.emit(
-            name,
-            {
-                **scope.fields(),
-                "step_path": path,
-                "content": to_jsonable(output.content),
-                "success": output.success,
-                "error": output.error,
-                "stop": output.stop,
-                **fields,
-            },
-        )
+    if (path or scope.path) not in ctx.completed_steps:
+        await ctx.emit(name, completion_fields(scope, output, path, **fields))
     return output
 
 

@@ -45,9 +45,6 @@ class Condition(StepBase):
         self.description = description
 
     async def execute(self, step_input: StepInput, ctx: RunContext, scope: StepScope) -> StepOutput:
-        done = ctx.completed_steps.get(scope.path)
-        if done is not None:
-            return done
         gate = await gate_before(ctx, scope, self.human_review, "Condition", step_input)
         step_input = gate.step_input
         result = _branch_taken(ctx, scope)

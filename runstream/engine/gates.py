@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from runstream import events as ev
+from runstream.engine.completion import completion_fields
 from runstream.engine.context import RunContext, StepScope
 from runstream.engine.hitl import (
     HumanReview,
@@ -178,19 +179,7 @@ async def skip(
     """A part that does not run: its completion is logged (``skipped: true``) so that later
     continues skip it too, and the previous content passes through."""
     output = StepOutput(content=step_input.previous_step_content, step_name=name)
-    await ctx.emit(
-        completion,
-        {
-            **scope.fields(),
-            "step_path": scope.path,
-            "content": to_jsonable(output.content),
-            "success": True,
-            "error": None,
-            "stop": False,
-            "skipped": True,
-            "skip_reason": reason,
-        },
-    )
+    await ctx.emit(completion, completion_fields(scope, output, skipped=True, skip_reason=reason))
     return output
 
 

@@ -31,9 +31,6 @@ class Steps(StepBase):
         self.human_review = human_review
 
     async def execute(self, step_input: StepInput, ctx: RunContext, scope: StepScope) -> StepOutput:
-        done = ctx.completed_steps.get(scope.path)
-        if done is not None:
-            return done
         gate = await gate_before(ctx, scope, self.human_review, "Steps", step_input)
         if gate.rejected is not None:
             return await skip(ctx, scope, ev.STEPS_EXECUTION_COMPLETED, step_input, self.name, "rejected")

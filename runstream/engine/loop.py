@@ -53,9 +53,6 @@ class Loop(StepBase):
         with the feedback)."""
 
     async def execute(self, step_input: StepInput, ctx: RunContext, scope: StepScope) -> StepOutput:
-        done = ctx.completed_steps.get(scope.path)
-        if done is not None:
-            return done
         gate = await gate_before(ctx, scope, self.human_review, "Loop", step_input)
         if gate.rejected is not None:
             return await skip(ctx, scope, ev.LOOP_EXECUTION_COMPLETED, step_input, self.name, "rejected")

@@ -9,7 +9,7 @@ from runstream import events as ev
 from runstream.engine.composite import as_steps, combine, emit_completed, emit_started
 from runstream.engine.context import RunContext, StepScope
 from runstream.engine.io import StepInput, StepOutput
-from runstream.engine.step import StepBase, has_human_review
+from runstream.engine.step import StepBase, has_human_review, run_step
 
 __all__ = ["Parallel"]
 
@@ -34,9 +34,6 @@ class Parallel(StepBase):
         self.description = description
 
     async def execute(self, step_input: StepInput, ctx: RunContext, scope: StepScope) -> StepOutput:
-        done = ctx.completed_steps.get(scope.path)
-        if done is not None:
-            return done
         count = len(self.steps)
         await emit_started(ctx, scope, ev.PARALLEL_EXECUTION_STARTED, parallel_step_count=count)
         outputs = await self._run_all(step_input, ctx, scope)
@@ -47,7 +44,7 @@ class Parallel(StepBase):
         try:
             async with asyncio.TaskGroup() as group:
                 tasks = [
-                    group.create_task(step.execute(step_input, ctx, scope.child(step.name, j)))
+                    group.create_task(run_step(step, step_input, ctx, scope.child(step.name, j)))
                     for j, step in enumerate(self.steps)
                 ]
         except ExceptionGroup as failed:  # report the child's own error, not the group

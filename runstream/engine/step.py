@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from runstream import events as ev
+from runstream.engine.completion import completion_fields
 from runstream.engine.context import RunContext, StepScope
 from runstream.engine.gates import (
     RunPaused,
@@ -43,7 +44,7 @@ from runstream.tracing import span
 
 _EXECUTOR = frozenset({PauseKind.EXECUTOR})
 
-__all__ = ["AgentLike", "Step", "StepBase", "as_step", "describe_error", "has_human_review", "run_sequence"]
+__all__ = ["AgentLike", "Step", "StepBase", "as_step", "describe_error", "has_human_review", "run_sequence", "run_step"]
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +59,8 @@ class AgentLike(Protocol):
 
 
 class StepBase:
-    """Anything that can stand in a workflow's list of steps."""
+    """Anything that can stand in a workflow's list of steps. ``execute`` runs it; the
+    engine calls it through ``run_step``, which skips a part a resumed run already finished."""
 
     name: str
 
@@ -99,9 +101,6 @@ class Step(StepBase):
         """Where a person takes part (``HumanReview``, or ``@pause`` on the executor)."""
 
     async def execute(self, step_input: StepInput, ctx: RunContext, scope: StepScope) -> StepOutput:
-        done = ctx.completed_steps.get(scope.path)
-        if done is not None:
-            return done
         review = self.human_review
         if review is None:
             if not ctx.answers(scope.path, _EXECUTOR):  # an agent continued after its tool calls has started
@@ -187,17 +186,7 @@ class Step(StepBase):
         step_output = {"step_name": self.name, "step_id": scope.step_id, "content": content,
                        "success": output.success, "error": output.error, "stop": output.stop}
         await ctx.emit(ev.STEP_OUTPUT, {**scope.fields(), "content": content, "step_output": step_output})
-        await ctx.emit(
-            ev.STEP_COMPLETED,
-            {
-                **scope.fields(),
-                "step_path": scope.path,
-                "content": content,
-                "success": output.success,
-                "error": output.error,
-                "stop": output.stop,
-            },
-        )
+        await ctx.emit(ev.STEP_COMPLETED, completion_fields(scope, output))
         return output
 
     async def _attempts(self, step_input: StepInput, ctx: RunContext, scope: StepScope) -> StepOutput:
@@ -332,6 +321,15 @@ def as_step(item: Any) -> StepBase:
     raise TypeError(f"not a step: {item!r}")
 
 
+async def run_step(step: StepBase, step_input: StepInput, ctx: RunContext, scope: StepScope) -> StepOutput:
+    """``step.execute``, unless a resumed or continued run finished that part before: then
+    its output from the log, and no events. Every step kind (and any ``StepBase``) is skipped here."""
+    done = ctx.completed_steps.get(scope.path)
+    if done is not None:
+        return done
+    return await step.execute(step_input, ctx, scope)
+
+
 async def run_sequence(
     steps: Sequence[StepBase],
     step_input: StepInput,
@@ -345,7 +343,7 @@ async def run_sequence(
     """
     outputs: list[StepOutput] = []
     for index, step in enumerate(steps):
-        output = await step.execute(step_input, ctx, scope_for(step, index))
+        output = await run_step(step, step_input, ctx, scope_for(step, index))
         outputs.append(output)
         step_input = step_input.next(output)
         if output.stop:

@@ -25,10 +25,18 @@ from typing import Any
 
 import orjson
 
+from runstream.engine.completion import completed_output
 from runstream.engine.hitl import Resolution
 from runstream.engine.io import StepOutput
 from runstream.engine.step import StepBase
-from runstream.events import COMPLETION_EVENTS, STEP_CONTINUED, STEP_EXECUTOR_CONTINUED, STEP_STARTED, StoredEvent
+from runstream.events import (
+    COMPLETION_EVENTS,
+    START_EVENTS,
+    STEP_CONTINUED,
+    STEP_EXECUTOR_CONTINUED,
+    STEP_STARTED,
+    StoredEvent,
+)
 from runstream.log.base import EventLog, RunRecord
 from runstream.metrics import LEASE_TAKEOVERS
 
@@ -112,7 +120,7 @@ _DECISIONS = ("condition_result", "selected_steps")
 
 
 def _relevant(event: StoredEvent) -> bool:
-    return event.name in COMPLETION_EVENTS or event.name.endswith("Started") or event.name in _CONTINUES
+    return event.name in COMPLETION_EVENTS or event.name in START_EVENTS or event.name in _CONTINUES
 
 
 def fold_resume_plan(events: Iterable[StoredEvent]) -> ResumePlan:
@@ -134,13 +142,7 @@ def fold_resume_plan(events: Iterable[StoredEvent]) -> ResumePlan:
         if path is None:
             continue
         if event.name in COMPLETION_EVENTS:
-            plan.completed[path] = StepOutput(
-                content=data.get("content"),
-                step_name=data.get("step_name"),
-                success=data.get("success", True),
-                error=data.get("error"),
-                stop=data.get("stop", False),
-            )
+            plan.completed[path] = completed_output(data)
         else:
             started[path] = InterruptedStep(
                 path,
