@@ -2,8 +2,8 @@
 
 ``tests/data/every_kind_run.json`` holds every event of one run of ``every_kind()``
 exactly as the log stored it (each event's JSON, in order), recorded through a real
-``RunManager`` on SQLite. The recovery fold and the replay tests read it, so a change
-to what an event carries shows there. After a deliberate change to the event format,
+``RunManager`` on SQLite, its pauses continued with the answers in ``ANSWERS``. The
+recovery fold and the replay tests read it, so a change to what an event carries shows there. After a deliberate change to the event format,
 record it again and review the diff:
 
     .venv/bin/python -m tests.recorded_run
@@ -27,6 +27,7 @@ from runstream import (
     Agent,
     Condition,
     DemoModel,
+    HumanReview,
     LocalHub,
     Loop,
     Parallel,
@@ -37,12 +38,13 @@ from runstream import (
     StepInput,
     StepOutput,
     Steps,
+    RunStatus,
     Workflow,
     tool,
 )
 from runstream.events import StoredEvent
 
-__all__ = ["FIXTURE", "MESSAGE", "every_kind", "load", "record", "stored"]
+__all__ = ["ANSWERS", "FIXTURE", "MESSAGE", "every_kind", "load", "record", "stored"]
 
 FIXTURE = Path(__file__).parent / "data" / "every_kind_run.json"
 MESSAGE = "tide pools"
@@ -58,10 +60,29 @@ def lookup(topic: str) -> str:
     return f"three facts about {topic}"
 
 
+@tool(requires_confirmation=True)
+def publish(text: str) -> str:
+    """Publish a text.
+
+    Args:
+        text: what to publish
+    """
+    return "published"
+
+
+ANSWERS = {
+    "StepPaused": {"confirmed": True},
+    "StepOutputReview": {"confirmed": True, "edited_output": "reviewed by a person"},
+    "StepExecutorPaused": {"confirmed": True},
+}
+"""The answer ``record`` gives each kind of pause, by the event that asked."""
+
+
 def every_kind() -> Workflow:
     """Each step kind once, nested: functions (sync, async, and sync and async generators),
     an agent calling a tool, a retried step, ``Steps``, ``Parallel``, ``Condition``, ``Loop``
-    and ``Router``."""
+    and ``Router``; and three pauses for a person: a confirmation before a step, a review
+    of its output and an agent's tool call to confirm."""
 
     def intake(step_input: StepInput) -> str:
         return f"brief: {step_input.input}"
@@ -98,6 +119,12 @@ def every_kind() -> Workflow:
         instructions="Use lookup before you write.",
         tools=[lookup],
     )
+    publisher = Agent(
+        name="Publisher",
+        model=DemoModel(pace=0, tokens=6),
+        instructions="Call publish with the text.",
+        tools=[publish],
+    )
     return Workflow(
         name="Every Kind",
         id="every-kind",
@@ -110,18 +137,28 @@ def every_kind() -> Workflow:
             Condition(lambda si: True, [Loop([word("draft"), word("review")], max_iterations=2)], else_steps=[word("skip")]),
             Router(lambda si: ["pick-b", "pick-a"], [word("pick-a"), word("pick-b")], name="Pick"),
             Step("Flaky", flaky, max_retries=1),
+            Step("Approve", intake, human_review=HumanReview(requires_confirmation=True, confirmation_message="Go on?")),
+            Step("Checked", notes, human_review=HumanReview(requires_output_review=True)),
+            Step("Publish", agent=publisher),
             Step("Done", done),
         ],
     )
 
 
 async def record(db: Path) -> list[dict[str, Any]]:
-    """Run ``every_kind()`` once through a ``RunManager`` on SQLite; every event as logged."""
+    """Run ``every_kind()`` once through a ``RunManager`` on SQLite, continuing each pause
+    with its answer in ``ANSWERS``; every event as logged."""
     manager = RunManager(SQLiteLog(db), LocalHub(), [every_kind()])
     await manager.start()
     try:
         run = await manager.start_run("every-kind", MESSAGE)
         await manager.wait(run.run_id)
+        while (await manager.get_run(run.run_id)).status == RunStatus.PAUSED:
+            events = await manager.log.read(run.run_id, 0, 100_000)
+            asked = orjson.loads(events[-2].data)  # the kind's event, then WorkflowPaused
+            requirement = orjson.loads(events[-1].data)["step_requirements"][-1]
+            await manager.continue_run(run.run_id, [{"step_id": requirement["step_id"], **ANSWERS[asked["event"]]}])
+            await manager.wait(run.run_id)
         events = await manager.log.read(run.run_id, 0, 100_000)
     finally:
         await manager.close()

@@ -1,6 +1,7 @@
-"""The recorded log of a run of every step kind (``tests/recorded_run.py``): a fresh run logs
-the same events, the recovery fold reads its completions, a run resumed after any of its
-events ends as it did, and the log replays byte for byte over WebSocket and SSE."""
+"""The recorded log of a run of every step kind and its pauses (``tests/recorded_run.py``): a
+fresh run logs the same events, the recovery fold reads its completions and answers, a run
+resumed after any of its events ends as it did, and the log replays byte for byte over
+WebSocket and SSE."""
 
 from __future__ import annotations
 
@@ -17,14 +18,18 @@ from runstream.events import COMPLETION_EVENTS, STEP_STARTED
 from runstream.log.base import RunEnd
 from runstream.runs.recovery import fold_resume_plan
 from tests.conftest import serve_in_thread
-from tests.enginekit import run
-from tests.recorded_run import MESSAGE, every_kind, load, record, stored
+from tests.enginekit import context
+from tests.hitlkit import Leg, answer
+from tests.recorded_run import ANSWERS, MESSAGE, every_kind, load, record, stored
 from tests.wsclient import read_run, recv, send
 
 pytestmark = pytest.mark.anyio
 
 _TIMES = frozenset({"created_at", "created_at_ms", "duration"})
-_IDS = frozenset({"run_id", "session_id", "step_id", "parent_step_id", "agent_run_id", "workflow_run_id"})
+_IDS = frozenset(
+    {"run_id", "session_id", "step_id", "parent_step_id", "agent_run_id", "workflow_run_id", "requirement_id",
+     "executor_run_id"}
+)
 
 
 def normalized(events: list[dict[str, Any]]) -> list[Any]:
@@ -43,7 +48,7 @@ def normalized(events: list[dict[str, Any]]) -> list[Any]:
                 collect(item)
 
     def scrub(value: Any, key: str | None = None) -> Any:
-        if key in _TIMES and isinstance(value, (int, float)):
+        if key in _TIMES and isinstance(value, (int, float, str)):  # epoch seconds, milliseconds, ISO 8601
             return "<time>"
         if isinstance(value, dict):
             return {k: scrub(v, k) for k, v in value.items()}
@@ -73,6 +78,8 @@ def test_the_recording_has_every_step_kind() -> None:
         "ParallelExecutionStarted", "ParallelExecutionCompleted", "ConditionExecutionStarted",
         "ConditionExecutionCompleted", "LoopExecutionStarted", "LoopIterationStarted", "LoopIterationCompleted",
         "LoopExecutionCompleted", "RouterExecutionStarted", "RouterExecutionCompleted", "WorkflowCompleted",
+        "StepPaused", "StepOutputReview", "StepExecutorPaused", "WorkflowPaused", "StepContinued",
+        "StepExecutorContinued",
     } <= names  # fmt: skip
 
 
@@ -87,19 +94,29 @@ def test_the_recovery_fold_reads_every_completion_of_the_recording() -> None:
             event["content"], event["success"], event["error"], event["stop"]
         )
     assert plan.interrupted == [] and plan.next_index == len(events)
+    assert len(plan.resolutions) == sum(e["event"] == "WorkflowPaused" for e in events) == 3
     assert [child.step_name for child in plan.completed["4"].steps] == ["first", "Fan"]  # composites get their children
 
 
 @pytest.mark.parametrize("cut", range(1, len(load())))
 async def test_a_run_resumed_after_any_event_of_the_recording_ends_as_it_did(cut: int) -> None:
     """What crash recovery does, after each event: fold the log so far, resume the workflow
-    with it; nothing completed runs again, and the run ends with the recorded output."""
+    with it, answer its pauses as they were answered; nothing completed runs again, a step
+    interrupted before its answer runs again, and the run ends with the recorded output."""
     events = load()
     plan = fold_resume_plan(stored(events[:cut]))
-    resumed = await run(every_kind(), MESSAGE, completed=plan.completed)
+    leg = Leg(every_kind(), MESSAGE)
+    leg.events = [(e["event"], e) for e in events[:cut]]
+    ctx = context(leg.events, plan.completed)
+    ctx.started_steps, ctx.resolutions = plan.started, plan.resolutions
+    await leg.workflow.run(ctx, MESSAGE, resumed=True)
+    while leg.paused:
+        await leg.cont(answer(leg, **ANSWERS[leg.events[-2][0]]))
+    resumed = leg.events[cut:]
     restarted = {fields["step_path"] for name, fields in resumed if name == STEP_STARTED}
     assert not restarted & set(plan.completed)
-    assert {step.path for step in plan.interrupted if step.leaf} <= restarted
+    answered = {r.step_path for r in plan.resolutions.values()}
+    assert {step.path for step in plan.interrupted if step.leaf and step.path not in answered} <= restarted
     assert resumed[-1][0] == "WorkflowCompleted" and resumed[-1][1]["content"] == events[-1]["content"]
 
 
