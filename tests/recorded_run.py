@@ -1,6 +1,6 @@
 """A recorded log of one real run of every step kind: the fixture that pins the event format.
 
-``tests/data/every_kind_run.json`` holds every event of one run of ``every_kind()``
+``tests/fixtures/every_kind_run.json`` holds every event of one run of ``every_kind()``
 exactly as the log stored it (each event's JSON, in order), recorded through a real
 ``RunManager`` on SQLite, its pauses continued with the answers in ``ANSWERS``. The
 recovery fold and the replay tests read it, so a change to what an event carries shows there. After a deliberate change to the event format,
@@ -46,7 +46,7 @@ from runstream.events import StoredEvent
 
 __all__ = ["ANSWERS", "FIXTURE", "MESSAGE", "every_kind", "load", "record", "stored"]
 
-FIXTURE = Path(__file__).parent / "data" / "every_kind_run.json"
+FIXTURE = Path(__file__).parent / "fixtures" / "every_kind_run.json"
 MESSAGE = "tide pools"
 
 

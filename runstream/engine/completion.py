@@ -4,7 +4,7 @@ Every completion event (``COMPLETION_EVENTS``: ``StepCompleted``, ``LoopIteratio
 the composites' ``*ExecutionCompleted``) carries ``step_path``, ``content``, ``success``,
 ``error`` and ``stop``: all a resumed run needs to rebuild that part's output.
 ``completion_fields`` is the one writer (the engine's), ``completed_output`` the one reader
-(crash recovery's fold). The recorded log in ``tests/data/every_kind_run.json`` pins both.
+(crash recovery's fold). The recorded log in ``tests/fixtures/every_kind_run.json`` pins both.
 """
 
 from __future__ import annotations
