@@ -21,7 +21,8 @@ from rich.table import Table
 from rich.text import Text
 
 from runstream import events as ev
-from runstream.client import Event
+from runstream.client import Event, Transcript
+from runstream.client.transcript import step_key as transcript_key
 
 __all__ = ["END_STATUS", "RunView", "StepView", "ToolView", "event_time", "format_output", "progress_line", "render"]
 
@@ -93,7 +94,11 @@ class RunView:
     latest: float | None = None
     steps: dict[str, StepView] = field(default_factory=dict)
     tools: dict[str, ToolView] = field(default_factory=dict)
-    text: str = ""
+    transcript: Transcript = field(default_factory=Transcript)
+    """The text each step streamed, once: a step a resumed run ran again from its start
+    streams anew, and its ``WorkflowResumed`` drops the earlier text (``Transcript``)."""
+    streaming: str | None = None
+    """The ``Transcript`` key of the step whose text is shown: the last to start or stream."""
     output: Any = None
     error: str | None = None
     note: str = ""
@@ -113,15 +118,16 @@ class RunView:
         if self.started is None and at is not None and self.status != "queued":
             self.started = at
         key = f"{data.get('step_index')}:{data.get('step_name')}"
+        self.transcript.add(event)
         if event.name == ev.STEP_STARTED:
             self.steps[key] = StepView(str(data.get("step_name")), started=at)
-            self.text = ""
+            self.streaming = transcript_key(data)
         elif event.name == ev.STEP_COMPLETED and key in self.steps:
             step = self.steps[key]
             step.status = "completed" if data.get("success", True) else "error"
             step.ended, step.error = at, data.get("error") or step.error
         elif event.name == ev.RUN_CONTENT and isinstance(data.get("content"), str):
-            self.text += data["content"]
+            self.streaming = transcript_key(data)
         elif event.name in (ev.TOOL_CALL_STARTED, ev.TOOL_CALL_COMPLETED):
             self._tool(event.name, data, key)
         elif event.name == ev.WORKFLOW_PAUSED:
@@ -149,6 +155,11 @@ class RunView:
         view.status = "error" if tool.get("tool_call_error") else "completed"
         view.duration = (tool.get("metrics") or {}).get("duration")
         view.result = tool.get("result")
+
+    @property
+    def text(self) -> str:
+        """The text of the step streaming now (each step's own, even when steps run side by side)."""
+        return self.transcript.of(self.streaming) if self.streaming is not None else ""
 
     def now(self) -> float:
         """The time a running run is shown at: the clock (it is still going)."""
