@@ -40,13 +40,10 @@ SCRIPT = ROOT / "tests" / "agentos_compat" / "client_checks.py"
 EXTENSIONS = {ev.STEP_RETRY, ev.WORKFLOW_RESUMED, ev.WORKFLOW_QUEUED}
 """runstream's events that AgentOS has no name for (its client skips them: agno 3.1.10 raises
 "Unknown workflow event type" for each, and its stream reader logs that and goes on)."""
-PAUSE_EVENTS = {ev.STEP_PAUSED, ev.ROUTER_PAUSED, ev.STEP_OUTPUT_REVIEW, ev.STEP_ERROR, ev.STEP_EXECUTOR_PAUSED,
-                ev.WORKFLOW_PAUSED, ev.STEP_CONTINUED, ev.STEP_EXECUTOR_CONTINUED}
-NOT_WALKED = {ev.WORKFLOW_RESUMED, ev.WORKFLOW_QUEUED, *PAUSE_EVENTS}
+NOT_WALKED = {ev.WORKFLOW_RESUMED, ev.WORKFLOW_QUEUED}
 """Events no run of the first test has: ``WorkflowResumed`` (a run's after a crash) and
 ``WorkflowQueued`` (a run's that waited for a slot) are walked by the second, on a demo server
-killed with SIGKILL; the pause events (AgentOS's) wait for the walk of the paused workflows,
-with ``check_continue``."""
+killed with SIGKILL. The pause events are walked by ``check_continue``."""
 
 
 def venv_python() -> Path:
@@ -89,6 +86,17 @@ def load_demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[list[Wor
     workflows = [w for w in demo["server"].manager.workflows.values() if w.id in examples]
     assert {w.id for w in workflows} == set(examples)
     return workflows, examples
+
+
+def load_pauses() -> tuple[list[Workflow], dict[str, dict[str, Any]]]:
+    """The cookbook's pause examples (one per kind), each with its input and the answers it documents."""
+    workflows, cases = [], {}
+    for path in sorted((ROOT / "cookbook" / "hitl").glob("[a-z]*.py")):
+        module = runpy.run_path(str(path))
+        workflow: Workflow = module["workflow"]
+        workflows.append(workflow)
+        cases[workflow.id] = {"message": module["EXAMPLE"], "answers": module["ANSWERS"]}
+    return workflows, cases
 
 
 def flaky_workflow() -> Workflow:
@@ -142,8 +150,15 @@ def agno_python() -> Path:
 def servers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, valve: Valve) -> Iterator[tuple[dict[str, Any], ...]]:
     workflows, examples = load_demo(tmp_path, monkeypatch)
     examples.update({"flaky": "data", "broken": "data"})
-    served = [*workflows, flaky_workflow(), broken_workflow(), valve_workflow(valve, id="waiting")]
+    paused, cases = load_pauses()
+    served = [*workflows, flaky_workflow(), broken_workflow(), valve_workflow(valve, id="waiting"), *paused]
+
+    def pauses_of(server: str) -> dict[str, Any]:
+        """Each server's own inputs: the error example fails once per input, in this process."""
+        return {"paused": {k: {**v, "message": f"{v['message']} ({server})"} for k, v in cases.items()}}
+
     base = {
+        "blocking_pause": "hitl-confirmation",
         "workflows": [w.id for w in served], "agents": "content-creation-workflow",
         "agent_steps": ["Research Step", "Content Planning Step"], "examples": examples,
         "ends": {"broken": ev.WORKFLOW_ERROR}, "waiting": "waiting", "extensions": sorted(EXTENSIONS),
@@ -159,9 +174,9 @@ def servers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, valve: Valve) -> It
     with serve_in_thread(open_server) as opened, serve_in_thread(keyed_server) as keyed, \
             serve_in_thread(jwt_server) as jwt_served:
         yield (
-            {**base, "url": opened.http_url},
-            {**base, "url": keyed.http_url, "key": "compat-key", "walk": False},
-            {**base, "url": jwt_served.http_url, "key": token, "walk": False},
+            {**base, **pauses_of("open"), "url": opened.http_url},
+            {**base, **pauses_of("keyed"), "url": keyed.http_url, "key": "compat-key", "walk": False},
+            {**base, **pauses_of("jwt"), "url": jwt_served.http_url, "key": token, "walk": False},
         )
 
 
@@ -172,7 +187,7 @@ def test_the_agentos_client_works_against_runstream(agno_python: Path, servers: 
     emitted = {v for k, v in vars(ev).items() if k.isupper() and isinstance(v, str)}
     assert emitted - set(report["events"]) == NOT_WALKED, report["events"]
     for keyed in with_auth:
-        assert {"check_auth", "check_sessions", "check_run_workflow", "check_cancel"} <= set(keyed["passed"])
+        assert {"check_auth", "check_sessions", "check_run_workflow", "check_cancel", "check_continue"} <= set(keyed["passed"])
 
 
 @pytest.mark.timeout(600)

@@ -159,7 +159,8 @@ async def test_an_error_pause_is_resolved_by_retry_or_skip() -> None:
     with pytest.raises(InvalidContinue, match="unresolved error requirements"):
         answer(leg, decision="later")
     req = leg.requirement()
-    resolution = resolve(req, None, [{"step_id": req.step_id, "decision": "retry"}])
+    # as AgentOS's client sends it: its step_requirements unchanged (same ids), the decision beside them
+    resolution = resolve(req, [req.to_dict()], [{**paused["error_requirements"][0], "decision": "retry"}])
     after = await leg.cont(resolution)
     assert names(after)[-2:] == ["StepError", "WorkflowPaused"] and leg.last[1]["error_requirements"][0]["retry_count"] == 1
     after = await leg.cont(answer(leg, decision="retry"))
@@ -264,6 +265,9 @@ async def test_an_agent_tool_call_waits_for_confirmation_and_the_model_is_not_as
     assert pending["tool_execution"]["tool_name"] == "deploy" and pending["tool_execution"]["requires_confirmation"]
     with pytest.raises(InvalidContinue, match="unresolved executor requirements"):
         answer(leg)
+    # AgentOS's list sent back as it came, with "confirmation": null, and a top-level answer
+    assert resolve(req, [{**req.to_dict(), "executor_requirements": [{**pending, "confirmation": None}],
+                          "confirmed": False}]).tool_decisions[pending["id"]]["confirmed"] is False
     after = await leg.cont(resolve(req, [{"step_id": req.step_id, "executor_requirements": [{**pending, "confirmation": True}]}]))
     assert names(after)[0] == "StepExecutorContinued" and calls == ["prod"]
     assert "StepStarted" not in names(after) and "RunStarted" not in names(after)  # the same agent run goes on

@@ -349,13 +349,17 @@ def _answer_for(
         raise InvalidContinue("Invalid error_requirements: expected a JSON array")
     if step_requirements is not None and not isinstance(step_requirements, list):
         raise InvalidContinue("Invalid step_requirements: expected a JSON array")
-    entries: list[dict[str, Any]] = [*(error_requirements or []), *(step_requirements or [])]
-    if not all(isinstance(e, dict) for e in entries):
+    errors, steps = list(error_requirements or []), list(step_requirements or [])
+    if not all(isinstance(e, dict) for e in errors + steps):
         raise InvalidContinue("Invalid step_requirements: each entry must be a JSON object")
-    for key in ("requirement_id", "step_id"):
-        for entry in reversed(entries):
-            if entry.get(key) == getattr(requirement, key):
-                return dict(entry)
+    # an error pause is answered in error_requirements: an AgentOS client sends its unchanged
+    # step_requirements beside the decision, with the same ids
+    groups = [errors, steps] if requirement.kind == PauseKind.ERROR else [errors + steps]
+    for entries in groups:
+        for key in ("requirement_id", "step_id"):
+            for entry in reversed(entries):
+                if entry.get(key) == getattr(requirement, key):
+                    return dict(entry)
     if step_requirements:
         last: dict[str, Any] = step_requirements[-1]
         if "requirement_id" not in last and "step_id" not in last:
@@ -472,7 +476,9 @@ def _tool_decisions(requirement: StepRequirement, entry: dict[str, Any]) -> dict
         answer = given.get(stored["id"], {})
         decision: dict[str, Any] = {}
         if call.get("requires_confirmation"):
-            confirmed = answer.get("confirmation", entry.get("confirmed"))
+            confirmed = answer.get("confirmation")
+            if confirmed is None:  # AgentOS's list sent back as is has "confirmation": null
+                confirmed = entry.get("confirmed")
             if not isinstance(confirmed, bool):
                 unresolved.append(call["tool_name"])
                 continue

@@ -10,9 +10,11 @@ compared field by field with its JSON. For each server, prints one JSON
 object (``passed``, ``failed`` with tracebacks, ``seconds``, ``events``: per event
 name, the fields agno does not read) and exits 1 if a check failed. ``tests/test_agentos_compat.py`` drives it.
 
-``continue_workflow_run`` (and its streaming form) is checked once runstream
-pauses runs: add a ``check_continue`` below, and the paused workflow's id to
-the parameters.
+``check_continue`` answers a run of every pause kind (the cookbook's
+``cookbook/hitl`` examples, each with the answers it documents) as an agno user
+does: the paused event's ``step_requirements``, the active one filled in, sent
+back with ``continue_workflow_run_stream``; and one run through the blocking
+``run_workflow`` and ``continue_workflow_run``.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import time
 import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import fields, is_dataclass
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -31,8 +34,12 @@ from agno.client import AgentOSClient
 from agno.db.base import SessionType
 from agno.os.schema import WorkflowRunSchema, WorkflowSessionDetailSchema
 from agno.run.agent import run_output_event_from_dict
-from agno.run.base import RunStatus
-from agno.run.workflow import WorkflowCompletedEvent, WorkflowRunOutput, workflow_run_output_event_from_dict
+from agno.run.workflow import (
+    WorkflowCompletedEvent,
+    WorkflowPausedEvent,
+    WorkflowRunOutput,
+    workflow_run_output_event_from_dict,
+)
 from agno.workflow.types import WorkflowMetrics
 
 WORKFLOW = SessionType.WORKFLOW
@@ -98,10 +105,50 @@ class Checks:
                         assert getattr(got, field) == value[field], (field, getattr(got, field), value[field])
             elif key == "step_output":
                 assert (got.step_name, got.content, got.success) == (value["step_name"], value["content"], value["success"])
+            elif key in ("step_requirements", "user_input_schema") and value is not None:  # lists of agno objects
+                assert len(got) == len(value), (data["event"], key, got, value)
+                for mine, sent in zip(got, value):
+                    self.same_fields(f"{data['event']}.{key}", mine, sent)
             elif is_dataclass(got):
                 raise AssertionError(f"{data['event']}.{key} is a {type(got).__name__} with no comparison here")
             else:
                 assert got == value, (data["event"], key, got, value)
+
+    def same_fields(self, where: str, parsed: Any, sent: dict[str, Any]) -> None:
+        """A parsed agno dataclass (a ``StepRequirement``, a ``UserInputField``) holds the values
+        sent, field by field: enums by value, ``timeout_at`` as the instant sent, nested objects
+        by their ``to_dict``."""
+        if isinstance(parsed, dict):  # an event's requirements stay JSON objects in agno
+            assert parsed == sent, (where, parsed, sent)
+            return
+        names = {f.name for f in fields(parsed)}
+        for key, value in sent.items():
+            if key not in names:
+                self.events.setdefault(where, set()).add(key)
+                continue
+            got = getattr(parsed, key)
+            if key == "timeout_at" and value is not None:
+                got, value = got.timestamp(), datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+            elif key == "user_input_schema" and value is not None:
+                for mine, field_sent in zip(got, value, strict=True):
+                    self.same_fields(f"{where}.{key}", mine, field_sent)
+                continue
+            elif key == "step_output" and value is not None:
+                got = (got.step_name, got.content, got.success)
+                value = (value["step_name"], value["content"], value["success"])
+            elif key == "step_input" and value is not None:
+                got, value = got.input, value["input"]
+            elif hasattr(got, "value") and not isinstance(got, (str, int)):  # an enum
+                got = got.value
+            assert got == value, (where, key, got, value)
+
+    @staticmethod
+    def answered(requirements: list[Any], answer: dict[str, Any]) -> list[dict[str, Any]]:
+        """AgentOS's list back, its last (active) entry answered: what an agno user sends after
+        ``req.confirm()``, ``req.set_user_input(...)`` or ``req.select(...)``."""
+        entries = [dict(r) if isinstance(r, dict) else r.to_dict() for r in requirements]
+        entries[-1].update(answer)
+        return entries
 
     async def stream(self, workflow_id: str, message: str, session_id: str, user_id: str = "ana") -> list[Any]:
         events = []
@@ -137,7 +184,6 @@ class Checks:
             self.params["agents"], "tide pools at dawn", session_id="compat-a", user_id="ana", headers=self.headers
         )
         assert isinstance(run, WorkflowRunOutput) and run.run_id and isinstance(run.content, str) and run.content
-        assert run.status == RunStatus.completed and not run.is_cancelled and not run.is_paused
         assert run.session_id == "compat-a" and run.workflow_id == self.params["agents"]
         assert isinstance(run.metrics, WorkflowMetrics) and set(run.metrics.steps) == set(self.params["agent_steps"])
         for step in run.metrics.steps.values():
@@ -197,6 +243,67 @@ class Checks:
         for data in raw:
             self.compare(data, workflow_run_output_event_from_dict(dict(data)))
             self.events.setdefault(data["event"], set())
+
+    async def check_continue(self) -> None:
+        """Every pause kind, run with ``run_workflow_stream`` and answered with
+        ``continue_workflow_run_stream`` (an error pause's decision in ``error_requirements``,
+        which agno passes on as a form field); the events of all legs are the run's log, each
+        parsed by agno with the JSON's values. Then one pause through the blocking calls."""
+        for workflow_id, case in self.params["paused"].items():
+            session = f"pause-{workflow_id}"
+            streamed = await self.stream(workflow_id, case["message"], session)
+            run_id = streamed[0].run_id
+            answers = list(case["answers"])
+            while streamed[-1].event == "WorkflowPaused":
+                paused = streamed[-1]
+                assert isinstance(paused, WorkflowPausedEvent) and paused.is_paused, (workflow_id, paused)
+                assert paused.step_requirements and paused.paused_step_name, (workflow_id, paused)
+                assert answers, f"{workflow_id} paused more often than its answers say"
+                answer, extra = answers.pop(0), {}
+                if "decision" in answer:  # agno's requirements are sent as they are, the decision beside them
+                    requirements = list(paused.step_requirements)
+                    # the paused run's dict (its events' stream stays open for the continue's)
+                    run = (await self.http.get(f"/workflows/{workflow_id}/runs/{run_id}")).json()
+                    waiting = run["error_requirements"]
+                    extra["error_requirements"] = json.dumps([{**waiting[-1], **answer}])
+                else:
+                    requirements = self.answered(paused.step_requirements, answer)
+                async for event in self.client.continue_workflow_run_stream(
+                    workflow_id, run_id, requirements, session_id=session, user_id="ana", headers=self.headers, **extra
+                ):
+                    streamed.append(event)
+            assert streamed[-1].event == "WorkflowCompleted", (workflow_id, [e.event for e in streamed])
+            assert not answers, f"{workflow_id} left answers unused: {answers}"
+            raw = await self.raw_events(workflow_id, run_id)
+            assert [e.event for e in streamed] == [e["event"] for e in raw], (workflow_id, [e.event for e in streamed])
+            assert [e.event_index for e in streamed] == [e["event_index"] for e in raw]
+            for data, event in zip(raw, streamed):
+                assert event.run_id == run_id and event.session_id == session
+                self.compare(data, workflow_run_output_event_from_dict(dict(data)))
+                self.compare(data, event)
+                if data["event"] in AGENT_EVENTS:
+                    self.compare(data, run_output_event_from_dict(dict(data)))
+                self.events.setdefault(data["event"], set())
+
+        blocking, case = self.params["blocking_pause"], self.params["paused"][self.params["blocking_pause"]]
+        run = await self.client.run_workflow(
+            blocking, case["message"], session_id="pause-blocking", user_id="ana", headers=self.headers
+        )
+        assert isinstance(run, WorkflowRunOutput) and run.step_requirements and run.paused_step_name, run
+        assert str(run.status).lower() == "paused", run.status  # runstream's run routes say "paused"
+        (requirement,) = run.step_requirements
+        requirement.confirm()
+        done = await self.client.continue_workflow_run(
+            blocking, run.run_id, run.step_requirements, session_id="pause-blocking", headers=self.headers
+        )
+        assert isinstance(done, WorkflowRunOutput) and done.run_id == run.run_id, done
+        assert str(done.status).lower() == "completed" and isinstance(done.content, str) and done.content, done
+        try:
+            await self.client.continue_workflow_run(blocking, run.run_id, run.step_requirements, headers=self.headers)
+        except httpx.HTTPStatusError as exc:  # answered already: 409, the run is not paused
+            assert exc.response.status_code == 409 and exc.response.json()["code"] == "run_not_paused", exc.response.text
+        else:
+            raise AssertionError("a second continue of an answered pause was accepted")
 
     async def check_sessions(self) -> None:
         await self.stream(self.params["agents"], "coral reefs", "compat-b")
@@ -306,7 +413,7 @@ async def main(params: dict[str, Any]) -> dict[str, Any]:
     checks = Checks(params)
     order: list[Callable[[], Awaitable[None]]] = [
         checks.check_config, checks.check_workflows, checks.check_run_workflow, checks.check_every_event_parses,
-        checks.check_cancel, checks.check_sessions, checks.check_auth, checks.check_logged_runs,
+        checks.check_cancel, checks.check_sessions, checks.check_continue, checks.check_auth, checks.check_logged_runs,
     ]
     passed, failed, seconds = [], {}, {}
     for check in order:
