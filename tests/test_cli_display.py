@@ -37,6 +37,18 @@ def test_view_follows_steps_text_and_the_end() -> None:
     assert view.status == "error" and view.error == "the source is down" and view.last_index == 7
 
 
+@pytest.mark.parametrize("continued", ["StepContinued", "StepExecutorContinued"])
+def test_a_pause_shows_as_paused_until_its_continue(continued: str) -> None:
+    view = RunView("r1")
+    view.add(event(0, "WorkflowStarted"))
+    view.add(event(1, "StepExecutorPaused", step_name="Ship", step_index=0))
+    paused = event(2, "WorkflowPaused", paused_step_name="Ship")
+    view.add(paused)
+    assert view.status == "paused" and progress_line(view, paused) == "  ‖ paused at Ship"
+    view.add(event(3, continued, step_name="Ship", step_index=0))
+    assert view.status == "running"
+
+
 def test_render_shows_the_run_the_steps_and_the_streaming_text() -> None:
     view = RunView("r1")
     for e in [event(0, "WorkflowStarted"), event(1, "StepStarted", step_name="Research", step_index=0),

@@ -132,7 +132,7 @@ class RunView:
             self._tool(event.name, data, key)
         elif event.name == ev.WORKFLOW_PAUSED:
             self.status = "paused"
-        elif event.name == ev.STEP_CONTINUED:
+        elif event.name in (ev.STEP_CONTINUED, ev.STEP_EXECUTOR_CONTINUED):
             self.status = "running"
         elif event.terminal:
             self.status, self.ended = END_STATUS[event.name], at
