@@ -64,6 +64,7 @@ _ENDS = {
     RunStatus.CANCELLED: RunState.CANCELLED,
     RunStatus.PAUSED: RunState.PAUSED,
 }
+_STAGES = {RunState.QUEUED: "PENDING", RunState.PAUSED: "PAUSED"}
 _LOGGING = frozenset({RunState.RUNNING, RunState.CANCELLING})
 """States in which a run may log events."""
 
@@ -71,7 +72,7 @@ _LOGGING = frozenset({RunState.RUNNING, RunState.CANCELLING})
 class Lifecycle:
     """One run's state in this process, and the task that executes it (while it has one)."""
 
-    __slots__ = ("run_id", "state", "task", "began", "reason")
+    __slots__ = ("run_id", "state", "task", "began", "reason", "cancelled_from")
 
     def __init__(self, run_id: str, state: RunState = RunState.RUNNING) -> None:
         self.run_id = run_id
@@ -82,6 +83,9 @@ class Lifecycle:
         (a task cancelled before its first step never runs its handlers)."""
         self.reason: str | None = None
         """Why the run was interrupted, for the log line."""
+        self.cancelled_from: RunState | None = None
+        """The state a cancel found the run in (its ``WorkflowCancelled`` says so, as AgentOS's
+        ``cancellation_stage``)."""
 
     @property
     def may_log(self) -> bool:
@@ -112,7 +116,7 @@ class Lifecycle:
         if self.state not in (RunState.RUNNING, RunState.QUEUED, RunState.PAUSED):
             state = "handed over to recovery" if self.state is RunState.INTERRUPTED else self.state
             raise RunNotActive(f"Run {self.run_id} is not running (status: {state})")
-        self.state = RunState.CANCELLING
+        self.state, self.cancelled_from = RunState.CANCELLING, self.state
         if self.began and self.task is not None:
             self.task.cancel()
         return True
@@ -143,6 +147,12 @@ class Lifecycle:
             logger.error("run %s failed: %s", self.run_id, error)
         else:
             logger.info("run %s %s", self.run_id, status)
+
+    @property
+    def cancellation_stage(self) -> str:
+        """AgentOS's name for where a cancel found the run: ``PENDING`` (queued), ``PAUSED``,
+        ``EXECUTING``."""
+        return _STAGES.get(self.cancelled_from, "EXECUTING") if self.cancelled_from else "EXECUTING"
 
     def leftover(self) -> RunStatus | None:
         """When the task is over: the end it still has to log (``cancelled`` after a cancel,

@@ -312,6 +312,8 @@ class RunManager:
                 name, fields = _LEFTOVER[owed]
                 if owed is RunStatus.ERROR and error is not None:
                     fields = {"error": str(error), "error_type": type(error).__name__}
+                if owed is RunStatus.CANCELLED:
+                    fields = {**fields, "cancellation_stage": life.cancellation_stage}
                 await active.sink.emit(name, fields)
                 await self.appender.durable(active.record.run_id)
         except LogWriteFailed as exc:

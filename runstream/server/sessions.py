@@ -100,7 +100,17 @@ def _text(value: Any) -> str | None:
     return value if value is None or isinstance(value, str) else orjson.dumps(value).decode()
 
 
-def run_dict(run: RunRecord, metrics: dict[str, Any]) -> dict[str, Any]:
+async def cancellation_stage(manager: RunManager, run: RunRecord) -> str | None:
+    """Where a cancelled run was when it was cancelled, from its ``WorkflowCancelled``
+    (``PENDING``, ``PAUSED``; ``EXECUTING`` when the event does not say); None for other runs."""
+    if run.status != RunStatus.CANCELLED:
+        return None
+    last = await manager.log.read(run.run_id, max(run.event_count - 1, 0), 1)
+    stage = orjson.loads(last[0].data).get("cancellation_stage") if last else None
+    return stage if isinstance(stage, str) else "EXECUTING"
+
+
+def run_dict(run: RunRecord, metrics: dict[str, Any], stage: str | None = None) -> dict[str, Any]:
     """A run as AgentOS sends it in a session: ``content`` a string or an object (anything
     else as JSON text), ``metrics`` its ``WorkflowMetrics``; plus ``error`` and ``event_count``."""
     content = run.output if isinstance(run.output, dict) else _text(run.output)
@@ -112,7 +122,7 @@ def run_dict(run: RunRecord, metrics: dict[str, Any]) -> dict[str, Any]:
         "session_id": run.session_id,
         "user_id": run.user_id,
         "status": agentos_status(run.status),
-        "cancellation_stage": "EXECUTING" if run.status == RunStatus.CANCELLED else None,
+        "cancellation_stage": stage,
         "content": content,
         "content_type": None if content is None else "str" if isinstance(content, str) else "dict",
         "metrics": metrics,
@@ -259,7 +269,7 @@ async def list_session_runs(
         and (created_before is None or r.created_at <= created_before)
         and (user_id is None or r.user_id == user_id)
     ]
-    return [run_dict(r, await run_metrics(manager, r)) for r in runs]
+    return [run_dict(r, await run_metrics(manager, r), await cancellation_stage(manager, r)) for r in runs]
 
 
 @router.get("/sessions/{session_id}/runs/{run_id}", response_model=SessionRun,
@@ -275,7 +285,7 @@ async def get_session_run(
     run = await manager.log.get_run(run_id)
     if run is None or run.session_id != session_id or not request.app.state.server.access.may_read(principal, run):
         raise UnknownRun(run_id)
-    return run_dict(run, await run_metrics(manager, run))
+    return run_dict(run, await run_metrics(manager, run), await cancellation_stage(manager, run))
 
 
 @router.post("/sessions/{session_id}/rename", response_model=SessionBody,

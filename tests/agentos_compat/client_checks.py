@@ -290,20 +290,32 @@ class Checks:
             blocking, case["message"], session_id="pause-blocking", user_id="ana", headers=self.headers
         )
         assert isinstance(run, WorkflowRunOutput) and run.step_requirements and run.paused_step_name, run
-        assert str(run.status).lower() == "paused", run.status  # runstream's run routes say "paused"
+        assert run.is_paused, run.status
         (requirement,) = run.step_requirements
         requirement.confirm()
         done = await self.client.continue_workflow_run(
             blocking, run.run_id, run.step_requirements, session_id="pause-blocking", headers=self.headers
         )
         assert isinstance(done, WorkflowRunOutput) and done.run_id == run.run_id, done
-        assert str(done.status).lower() == "completed" and isinstance(done.content, str) and done.content, done
+        assert done.status == "COMPLETED" and isinstance(done.content, str) and done.content, done
         try:
             await self.client.continue_workflow_run(blocking, run.run_id, run.step_requirements, headers=self.headers)
         except httpx.HTTPStatusError as exc:  # answered already: 409, the run is not paused
             assert exc.response.status_code == 409 and exc.response.json()["code"] == "run_not_paused", exc.response.text
         else:
             raise AssertionError("a second continue of an answered pause was accepted")
+
+        waiting = await self.client.run_workflow(
+            blocking, case["message"], session_id="pause-cancel", user_id="ana", headers=self.headers
+        )
+        assert waiting.is_paused, waiting.status
+        await self.client.cancel_workflow_run(blocking, waiting.run_id, headers=self.headers)
+        for _ in range(400):
+            cancelled = await self.client.get_session_run("pause-cancel", waiting.run_id, headers=self.headers)
+            if cancelled.status != "PAUSED":
+                break
+            await asyncio.sleep(0.05)
+        assert (cancelled.status, cancelled.cancellation_stage) == ("CANCELLED", "PAUSED"), cancelled
 
     async def check_sessions(self) -> None:
         await self.stream(self.params["agents"], "coral reefs", "compat-b")
