@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 from contextlib import closing
@@ -10,7 +11,8 @@ from pathlib import Path
 import pytest
 from websockets.asyncio.client import connect
 
-from runstream import Server
+from runstream import LocalHub, LogWriteFailed, RunRecord, Server, SQLiteLog, StoredEvent
+from runstream.runs import Appender
 from tests.conftest import serve_in_thread
 from tests.runkit import Valve, valve_workflow
 from tests.wsclient import indices, read_run, recv, send
@@ -43,3 +45,31 @@ async def test_an_index_taken_by_another_writer_stops_only_that_run_which_then_r
     names_a = [e["event"] for e in rest_a]
     assert indices(seen_a + rest_a) == list(range(len(seen_a) + len(rest_a)))
     assert names_a[0] == "Foreign" and "WorkflowResumed" in names_a and names_a[-1] == "WorkflowCompleted"
+
+
+async def test_a_run_whose_write_failed_gets_nothing_more_written_even_once_forgotten(tmp_path: Path) -> None:
+    """After a gap nothing more of that run may reach the log: neither what it emitted while its
+    failing write was in flight, nor what it emitted before it noticed, even once the manager
+    forgets the failure (``failed`` is cleared when the run's task ends, so that recovery may
+    resume it here). Under load this once left a hole: index 48 written after a failed 7..47."""
+    log = SQLiteLog(tmp_path / "runs.db")
+    await log.open()
+    for run_id in ("r", "s"):
+        await log.create_run(RunRecord(run_id=run_id, workflow_id="w"))
+    await log.append({"r": ([StoredEvent(0, "Foreign", "{}")], None)})  # another writer took index 0
+    appender = Appender(log, LocalHub())
+    appender.start()
+    appender.add("r", StoredEvent(0, "WorkflowStarted", "{}"))
+    appender.add("s", StoredEvent(0, "WorkflowStarted", "{}"))
+    await asyncio.sleep(0)  # the appender takes that batch; what follows waits for the next one
+    appender.add("r", StoredEvent(1, "RunContent", "{}"))
+    with pytest.raises(LogWriteFailed):
+        await appender.durable("r")
+    appender.add("r", StoredEvent(2, "RunContent", "{}"))  # emitted before the run noticed
+    appender.failed.pop("r")  # the run's task ends at once: the manager forgets it
+    appender.add("s", StoredEvent(1, "RunContent", "{}"))
+    await appender.durable("s")
+    await appender.close()
+    assert [(e.index, e.name) for e in await log.read("r", 0, 10)] == [(0, "Foreign")]
+    assert [e.index for e in await log.read("s", 0, 10)] == [0, 1]
+    await log.close()

@@ -51,6 +51,8 @@ class Appender:
             await asyncio.gather(self._task, return_exceptions=True)
 
     def add(self, run_id: str, event: StoredEvent, end: RunEnd | None = None) -> None:
+        if run_id in self.failed:
+            return  # after a gap nothing more of that run may be written; recovery resumes it from the log
         events = self._pending.get(run_id)
         if events is None:
             events = self._pending[run_id] = []
@@ -89,7 +91,6 @@ class Appender:
         batch: AppendBatch = {
             run_id: (events, self._ends.pop(run_id, None))
             for run_id, events in self._pending.items()
-            if run_id not in self.failed  # after a gap nothing more of that run may be written
         }
         self._writing, self._done = self._done, asyncio.get_running_loop().create_future()
         self._pending, self._size = {}, 0
@@ -112,6 +113,18 @@ class Appender:
             count += len(events)
         EVENTS_APPENDED.inc(count)
 
+    def _drop_pending(self, run_id: str) -> None:
+        """Drop a failed run's events added while its write was failing. They must go now, not
+        at the next commit: once the run's task ends it is forgotten (``failed`` cleared, so that
+        recovery may resume it here), and a later event written after the gap would leave a hole."""
+        dropped = self._pending.pop(run_id, None)
+        self._ends.pop(run_id, None)
+        if dropped:
+            self._size -= len(dropped)
+            if not self._size:  # nothing else pending: whoever waits for the log has it all
+                self._done.set_result(None)
+                self._done = asyncio.get_running_loop().create_future()
+
     async def _write_each(self, batch: AppendBatch) -> None:
         """One run's failed write (say, an index another writer took) must not cost the others theirs."""
         for run_id, item in batch.items():
@@ -120,6 +133,7 @@ class Appender:
             except Exception as exc:
                 logger.error("run %s: %d events could not be logged: %s", run_id, len(item[0]), exc)
                 self.failed[run_id] = exc
+                self._drop_pending(run_id)
             else:
                 self.hub.publish(run_id, item[0])
                 EVENTS_APPENDED.inc(len(item[0]))
