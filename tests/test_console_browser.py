@@ -214,8 +214,9 @@ def test_start_a_run_reload_mid_run_and_see_every_step_once(server: ConsoleServe
                            timeout=WAIT)
     assert page.get_attribute("#run-status", "data-status") == "running"
     assert page.is_visible("#run-progress")
+    # the state a reload draws from is saved every SAVE_EVERY ms: wait for the first save
+    page.wait_for_function("Number(document.body.dataset.renderedIndex || -1) > 0", timeout=WAIT)
     index = int(page.get_attribute("body", "data-rendered-index") or "-1")
-    assert index > 0
 
     sent.clear()
     page.reload()
