@@ -94,6 +94,15 @@ def test_cli_continue_with_each_answer_kind(srv: RunningServer) -> None:
     assert again.returncode == 1 and "run_not_paused" in again.stderr
 
 
+def test_a_continued_run_reports_the_whole_run_s_duration(srv: RunningServer) -> None:
+    run_id = paused_run(srv, "confirm")
+    done = cli("continue", run_id, "--confirm", url=srv.http_url)
+    assert done.returncode == 0, done.stderr
+    summary = [line for line in done.stdout.splitlines() if line.startswith(f"Run {run_id} completed in ")]
+    attached = cli("attach", run_id, url=srv.http_url)
+    assert summary and summary[0] in attached.stdout.splitlines(), (done.stdout, attached.stdout)
+
+
 def test_run_off_a_terminal_shows_the_pause_and_exits_3(srv: RunningServer) -> None:
     shown = cli("run", "confirm", "go", url=srv.http_url)
     assert shown.returncode == 3, shown.stderr

@@ -85,6 +85,8 @@ async def _follow(args: argparse.Namespace, run_id: str, console: Console, after
                 console.print(line, markup=False, highlight=False, soft_wrap=True)
 
     async with make_client(args, on_reconnect) as client:
+        if after is not None:
+            await _read_quietly(client, run_id, after, view)
         while True:
             if console.is_terminal:
                 with Live(get_renderable=lambda: render(view), console=console, refresh_per_second=8):
@@ -105,6 +107,19 @@ async def _follow(args: argparse.Namespace, run_id: str, console: Console, after
             await _answer(client, console, run_id, requirement)
     _summary(view, console)
     return _EXIT.get(view.status, 1)
+
+
+async def _read_quietly(client: Client, run_id: str, through: int, view: RunView) -> None:
+    """A continue shows the run from its pause on, yet sums up the whole run (its duration from
+    its first event, its steps): fold what came before into the view without showing it."""
+    events = client.follow(run_id)
+    try:
+        async for event in events:
+            view.add(event)
+            if event.index >= through:
+                break
+    finally:
+        await events.aclose()
 
 
 async def _until_pause(
