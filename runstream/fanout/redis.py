@@ -167,7 +167,10 @@ class RedisHub(LocalHub):
 
     async def serve_cancels(self, owner: str, cancel: Callable[[str], object]) -> None:
         await super().serve_cancels(owner, cancel)
-        channel = CANCEL_CHANNEL + owner
+        await self._subscribe_confirmed(CANCEL_CHANNEL + owner)
+
+    async def _subscribe_confirmed(self, channel: str) -> None:
+        """Subscribe and return once Redis confirms it, so nothing sent afterwards is missed."""
         confirmed = self._confirmations[channel] = asyncio.get_running_loop().create_future()
         await self.pubsub.subscribe(channel)
         async with asyncio.timeout(SUBSCRIBE_TIMEOUT):
@@ -184,12 +187,8 @@ class RedisHub(LocalHub):
 
     async def serve_handovers(self, handed_over: Callable[[str], None]) -> None:
         await super().serve_handovers(handed_over)
-        if len(self._handovers) > 1:
-            return  # already subscribed
-        confirmed = self._confirmations[HANDOVER_CHANNEL] = asyncio.get_running_loop().create_future()
-        await self.pubsub.subscribe(HANDOVER_CHANNEL)
-        async with asyncio.timeout(SUBSCRIBE_TIMEOUT):
-            await confirmed
+        if len(self._handovers) == 1:  # the first listener subscribes
+            await self._subscribe_confirmed(HANDOVER_CHANNEL)
 
     async def announce_handover(self, owner: str) -> None:
         await super().announce_handover(owner)
@@ -200,12 +199,8 @@ class RedisHub(LocalHub):
 
     async def serve_queue(self, queued: Callable[[str], None]) -> None:
         await super().serve_queue(queued)
-        if len(self._queue_listeners) > 1:
-            return  # already subscribed
-        confirmed = self._confirmations[QUEUE_CHANNEL] = asyncio.get_running_loop().create_future()
-        await self.pubsub.subscribe(QUEUE_CHANNEL)
-        async with asyncio.timeout(SUBSCRIBE_TIMEOUT):
-            await confirmed
+        if len(self._queue_listeners) == 1:  # the first listener subscribes
+            await self._subscribe_confirmed(QUEUE_CHANNEL)
 
     async def announce_queued(self, owner: str) -> None:
         await super().announce_queued(owner)

@@ -8,7 +8,7 @@ after the run's terminal event. Errors are ``{"detail", "code"}`` (``http_errors
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 from urllib.parse import quote
 
 import orjson
@@ -48,6 +48,8 @@ Caller = Annotated[Principal, Depends(authenticate)]
 
 
 router = APIRouter()
+_Body = TypeVar("_Body", bound=BaseModel)
+
 api = APIRouter(dependencies=[Depends(authenticate)], responses=error_responses(401, 403))
 stream_api = APIRouter(responses=error_responses(401, 403))
 
@@ -101,7 +103,7 @@ def heartbeat_of(request: Request) -> float:
     return heartbeat
 
 
-async def read_run_request(request: Request) -> RunRequest:
+async def read_body(request: Request, model: type[_Body]) -> _Body:
     """A form (AgentOS clients) or a JSON object, validated the same way."""
     try:
         if request.headers.get("content-type", "").startswith("application/json"):
@@ -109,7 +111,7 @@ async def read_run_request(request: Request) -> RunRequest:
             check_depth(data)
         else:
             data = dict(await request.form())
-        return RunRequest.model_validate(data)
+        return model.model_validate(data)
     except orjson.JSONDecodeError:
         raise InvalidRequest("Body is not valid JSON") from None
     except ValidationError as exc:
@@ -209,7 +211,7 @@ async def get_workflow(workflow_id: str, request: Request, principal: Caller) ->
 async def start_run(workflow_id: str, request: Request, principal: Caller) -> Response:
     """Start a run. ``stream`` (default): SSE of its events. ``background``: 202 with the run
     at once. Neither: wait for the end and answer with the run, its output and its metrics."""
-    fields = await read_run_request(request)
+    fields = await read_body(request, RunRequest)
     manager = manager_of(request)
     streams = fields.stream and not fields.background
     connections, client = request.app.state.server.client_connections, client_of(request)
@@ -273,17 +275,7 @@ def _json_field(name: str, value: Any) -> Any:
 
 
 async def read_continue_request(request: Request) -> ContinueRequest:
-    try:
-        if request.headers.get("content-type", "").startswith("application/json"):
-            data: Any = orjson.loads(await request.body())
-            check_depth(data)
-        else:
-            data = dict(await request.form())
-        fields = ContinueRequest.model_validate(data)
-    except orjson.JSONDecodeError:
-        raise InvalidRequest("Body is not valid JSON") from None
-    except ValidationError as exc:
-        raise RequestValidationError(exc.errors()) from None
+    fields = await read_body(request, ContinueRequest)
     fields.step_requirements = _json_field("step_requirements", fields.step_requirements)
     fields.error_requirements = _json_field("error_requirements", fields.error_requirements)
     return fields
