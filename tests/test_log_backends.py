@@ -374,6 +374,19 @@ async def test_expired_pauses_lists_due_timeouts_oldest_first(event_log: EventLo
     assert await event_log.expired_pauses(500.0) == ["late"]  # a continued run's timer is gone
 
 
+async def test_reopen_pause_gives_a_taken_run_its_pause_and_timer_back(event_log: EventLog) -> None:
+    await new_run(event_log, "p2")
+    await event_log.append({"p2": (events(0, 1, "WorkflowPaused"), RunEnd(RunStatus.PAUSED, pause_expires_at=100.0))})
+    assert await event_log.take_paused("p2", "node-a")
+    assert not await event_log.reopen_pause("p2", "node-b", 100.0)  # only the run's holder gives it back
+    assert await event_log.reopen_pause("p2", "node-a", 100.0)
+    run = await event_log.get_run("p2")
+    assert run is not None and run.status == RunStatus.PAUSED
+    assert await event_log.expired_pauses(500.0) == ["p2"]
+    assert not await event_log.reopen_pause("p2", "node-a", 100.0)  # paused already
+    assert await event_log.take_paused("p2", "node-c")
+
+
 async def test_an_old_sqlite_log_gets_the_pause_column(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
     conn = sqlite3.connect(path)

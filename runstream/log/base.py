@@ -202,6 +202,12 @@ class EventLog(Protocol):
         gets True."""
         ...
 
+    async def reopen_pause(self, run_id: str, owner: str, expires_at: float | None) -> bool:
+        """Turn a running run owned by ``owner`` back into a paused one (``take_paused`` undone):
+        recovery does this for a run whose log still ends with its ``WorkflowPaused``, its taker
+        having died before it could log the answer. False if the run is not so held."""
+        ...
+
     async def expired_pauses(self, now: float, limit: int = 100) -> list[str]:
         """Paused runs whose pause timeout is due at ``now`` (Unix time), oldest first."""
         ...

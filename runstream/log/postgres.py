@@ -228,6 +228,13 @@ class PostgresLog:
         )
         return bool(result == "UPDATE 1")
 
+    async def reopen_pause(self, run_id: str, owner: str, expires_at: float | None) -> bool:
+        result = await self.pool.execute(
+            "UPDATE runs SET status=$1, pause_expires_at=$2, updated_at=$3 WHERE run_id=$4 AND status=$5 AND owner=$6",
+            RunStatus.PAUSED, expires_at, time.time(), run_id, RunStatus.RUNNING, owner,
+        )
+        return bool(result == "UPDATE 1")
+
     async def expired_pauses(self, now: float, limit: int = 100) -> list[str]:
         rows = await self.pool.fetch(
             "SELECT run_id FROM runs WHERE pause_expires_at <= $1 AND status = $2 ORDER BY pause_expires_at LIMIT $3",

@@ -365,6 +365,16 @@ class SQLiteLog:
 
         return await self._write(take)
 
+    async def reopen_pause(self, run_id: str, owner: str, expires_at: float | None) -> bool:
+        def reopen(c: sqlite3.Connection) -> bool:
+            cur = c.execute(
+                "UPDATE runs SET status=?, pause_expires_at=?, updated_at=? WHERE run_id=? AND status=? AND owner=?",
+                (RunStatus.PAUSED, expires_at, time.time(), run_id, RunStatus.RUNNING, owner),
+            )
+            return cur.rowcount == 1
+
+        return await self._write(reopen)
+
     async def expired_pauses(self, now: float, limit: int = 100) -> list[str]:
         return await self._read(
             lambda c: [

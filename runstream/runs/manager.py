@@ -18,6 +18,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from runstream import events as ev
 from runstream.engine.context import RunContext
 from runstream.engine.serialize import to_jsonable
@@ -227,11 +229,24 @@ class RunManager:
         ``UnknownWorkflow`` if its workflow is not served here: recovery then gives it back."""
         workflow = self.workflow(record.workflow_id)
         plan = await load_resume_plan(self.log, record.run_id)
+        if await self._reopen_pause(record, plan):
+            return
         session = await self.log.get_session(record.session_id) if record.session_id else None
         active = self._activate(record, session.state if session else {}, next_index=plan.next_index)
         active.context.completed_steps = plan.completed
         active.context.started_steps, active.context.resolutions = plan.started, plan.resolutions
         self._launch(active, lambda: self._continue(active, workflow, plan))
+
+    async def _reopen_pause(self, record: RunRecord, plan: ResumePlan) -> bool:
+        """A run whose log still ends with its ``WorkflowPaused`` was taken by a continue whose
+        server died before the answer was logged (nor acknowledged): it waits again, as it was."""
+        last = await self.log.read(record.run_id, plan.next_index - 1, 1) if plan.next_index else []
+        if not last or last[0].name != ev.WORKFLOW_PAUSED:
+            return False
+        expires_at = orjson.loads(last[0].data).get("expires_at")
+        if await self.log.reopen_pause(record.run_id, self.owner, expires_at):
+            logger.info("run %s is paused again: the continue that took it was never logged", record.run_id)
+        return True
 
     async def _continue(self, active: _ActiveRun, workflow: Workflow, plan: ResumePlan) -> None:
         record, emit = active.record, active.context.emit
@@ -389,12 +404,14 @@ class RunManager:
         ctx = active.context
         ctx.completed_steps, ctx.started_steps, ctx.resolutions = plan.completed, plan.started, plan.resolutions
         ctx.resolutions[resolution.requirement_id] = resolution
-
-        async def body() -> None:
+        try:  # the answer is in the log before the continue is acknowledged, or before a step acts on it
             await ctx.emit(*continued_event(req, resolution))
-            await workflow.run(ctx, workflow.validate_input(record.input), resumed=True)
-
-        self._launch(active, body)
+            await self.appender.durable(record.run_id)
+        except LogWriteFailed as exc:
+            self._strand(active, exc)  # recovery gives it back its pause: the log still ends with it
+            self._forget(active)
+            raise
+        self._launch(active, lambda: workflow.run(ctx, workflow.validate_input(record.input), resumed=True))
 
     async def cancel(self, run_id: str) -> CancelOutcome:
         """Cancel a run, here or on the replica that runs it; it ends with one ``WorkflowCancelled``.
