@@ -50,3 +50,16 @@ def test_the_demo_server_serves_every_pause_example(monkeypatch: pytest.MonkeyPa
     served = set(demo["server"].manager.workflows)
     for example in EXAMPLES:
         assert runpy.run_path(str(FOLDER / f"{example}.py"))["workflow"].id in served, example
+
+
+async def test_the_error_pause_example_pauses_on_every_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The demo server runs one instance of the workflow for every run: a person trying the
+    example a second time with the same input must see its pause again."""
+    monkeypatch.syspath_prepend(str(FOLDER))
+    module: dict[str, Any] = runpy.run_path(str(FOLDER / "error_pause.py"))
+    from _answer import answer_run
+
+    for _ in range(2):
+        names = [e["event"] for e in await answer_run(module["workflow"], module["EXAMPLE"], module["ANSWERS"])]
+        assert names.count("StepError") == 1 and names[-1] == "WorkflowCompleted", names
+    sys.modules.pop("_answer", None)

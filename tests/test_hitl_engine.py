@@ -171,6 +171,19 @@ async def test_an_error_pause_is_resolved_by_retry_or_skip() -> None:
     assert names(after)[-1] == "WorkflowCompleted" and after[-1][1]["content"] == "got None"
 
 
+async def test_an_error_decision_without_ids_answers_the_active_error_pause() -> None:
+    """``error_requirements=[{"decision": "retry"}]`` (curl, by hand) is the active pause's answer,
+    as the last entry of ``step_requirements`` is; a wrong decision there says what is wrong."""
+    leg = await start(Workflow(name="W", steps=[Step(name="Fetch", executor=lambda si: 1 / 0, human_review=HumanReview(on_error="pause"))]))
+    req = leg.requirement()
+    assert resolve(req, None, [{"decision": "retry"}]).decision == "retry"
+    assert resolve(req, [], [{"decision": "skip"}]).decision == "skip"
+    with pytest.raises(InvalidContinue, match='decision must be "retry" or "skip"'):
+        resolve(req, None, [{"decision": "again"}])
+    with pytest.raises(InvalidContinue, match="no answer for requirement"):  # another step's entry is no answer
+        resolve(req, None, [{"step_id": "other", "decision": "retry"}])
+
+
 async def test_a_loop_iteration_review_ends_the_loop_when_approved() -> None:
     calls = Calls()
     loop = Loop([calls.step("draft")], max_iterations=5, name="Drafts", human_review=HumanReview(requires_iteration_review=True))

@@ -4,19 +4,19 @@
 
 ``runstream continue RUN --retry`` (or ``--skip``); over the wire this is
 ``error_requirements: [{"step_id": ..., "decision": "retry"}]``, which AgentOS cannot take.
+The fetch fails on its first try in each session (every run without a ``session_id`` has
+a session of its own), so every run of the demo pauses, and a retry succeeds: the session
+state that remembers the try is saved with the pause and is there for the retry.
 """
 
 from runstream import HumanReview, Step, StepInput, Workflow
 
-ATTEMPTS: dict[str, int] = {}
-
 
 def fetch(step_input: StepInput) -> str:
-    key = str(step_input.input)
-    ATTEMPTS[key] = ATTEMPTS.get(key, 0) + 1
-    if ATTEMPTS[key] == 1:
+    if not step_input.session_state.get("rates_tried"):
+        step_input.session_state["rates_tried"] = True
         raise ConnectionError("the rates service timed out")
-    return f"rates for {key}"
+    return f"rates for {step_input.input}"
 
 
 EXAMPLE = "EUR/USD"

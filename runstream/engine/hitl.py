@@ -360,10 +360,9 @@ def _answer_for(
             for entry in reversed(entries):
                 if entry.get(key) == getattr(requirement, key):
                     return dict(entry)
-    if step_requirements:
-        last: dict[str, Any] = step_requirements[-1]
-        if "requirement_id" not in last and "step_id" not in last:
-            return last
+    for entries in groups:  # no ids: the last entry answers (an error decision first, for an error pause)
+        if entries and "requirement_id" not in entries[-1] and "step_id" not in entries[-1]:
+            return dict(entries[-1])
     raise InvalidContinue(
         f"Cannot continue run - unresolved step requirements: [{requirement.step_name!r}] "
         f"(no answer for requirement {requirement.requirement_id}, step_id {requirement.step_id})"
