@@ -47,7 +47,7 @@ class Leg:
         ]
         plan = fold_resume_plan(stored)
         ctx = context(self.events, plan.completed)
-        ctx.started_steps, ctx.resolutions = plan.started, plan.resolutions
+        ctx.started_steps, ctx.resolutions, ctx.answered = plan.started, plan.resolutions, plan.answered
         await self.workflow.run(ctx, self.message, resumed=True)
         return self.events[before:]
 

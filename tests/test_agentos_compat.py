@@ -158,7 +158,7 @@ def servers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, valve: Valve) -> It
         return {"paused": {k: {**v, "message": f"{v['message']} ({server})"} for k, v in cases.items()}}
 
     base = {
-        "blocking_pause": "hitl-confirmation",
+        "blocking_pause": "hitl-confirmation", "history_pause": "hitl-output-review",
         "workflows": [w.id for w in served], "agents": "content-creation-workflow",
         "agent_steps": ["Research Step", "Content Planning Step"], "examples": examples,
         "ends": {"broken": ev.WORKFLOW_ERROR}, "waiting": "waiting", "extensions": sorted(EXTENSIONS),

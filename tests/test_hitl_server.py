@@ -66,6 +66,10 @@ def workflows(timeout: float | None = None, on_timeout: str = "cancel") -> list[
                 requires_user_input=True, user_input_schema=[UserInputField("env", allowed_values=["staging", "prod"])])),
         ]),
         Workflow(id="tool", name="Tool", steps=[Step(name="Ship", agent=tool_agent())]),
+        Workflow(id="review", name="Review", steps=[
+            Step(name="Draft", executor=ran("draft", "a long draft"), human_review=HumanReview(requires_output_review=True, on_reject="retry")),
+            Step(name="Publish", executor=ran("publish"), human_review=HumanReview(requires_confirmation=True)),
+        ]),
         Workflow(id="route", name="Route", steps=[
             Router(name="triage", choices=[Step(name="Billing", executor=ran("billing")), Step(name="Support", executor=ran("support"))],
                    human_review=HumanReview(requires_user_input=True)),
@@ -189,6 +193,43 @@ def test_http_route_selection_streams_the_continue(srv: RunningServer) -> None:
         names = [e["event"] for e in events]
         assert names[0] == "StepContinued" and names[-1] == "WorkflowCompleted" and "RouterExecutionStarted" in names
     assert RAN == ["billing"]
+
+
+def test_step_requirements_keep_the_answered_pauses_before_the_active_one(srv: RunningServer) -> None:
+    """As AgentOS: each pause appends its requirement; the earlier ones come back answered, in
+    ``WorkflowPaused`` and in every run dict. A client may echo the whole list (its last entry
+    answered) or send the active entry alone; a stale answer to an earlier pause answers nothing."""
+    with httpx.Client(base_url=srv.http_url, timeout=30) as http:
+        first = http.post("/workflows/review/runs", data={"message": "tides", "session_id": "hist", "stream": "false"}).json()
+        run_id, url = first["run_id"], f"/workflows/review/runs/{first['run_id']}/continue"
+        (review,) = first["step_requirements"]
+        assert review["kind"] == "output_review" and review["step_output"]["content"] == "a long draft"
+        rejected = {k: v for k, v in review.items() if k != "requirement_id"}  # as agno's client sends it back
+        rejected.update(confirmed=False, rejection_feedback="shorter")
+        second = http.post(url, data={"step_requirements": json.dumps([rejected]), "stream": "false"}).json()
+        assert second["status"] == "PAUSED", second
+        history, active = second["step_requirements"]
+        assert (history["requirement_id"], history["confirmed"], history["rejection_feedback"]) == (
+            review["requirement_id"], False, "shorter")
+        assert (active["retry_count"], active["confirmed"], active["rejection_feedback"]) == (1, None, "shorter")
+
+        stale = http.post(url, data={"step_requirements": json.dumps([rejected]), "stream": "false"})
+        assert stale.status_code == 400 and stale.json()["code"] == "invalid_continue", stale.text
+        for body in (http.get(f"/workflows/review/runs/{run_id}").json(), http.get("/sessions/hist/runs").json()[0],
+                     http.get(f"/sessions/hist/runs/{run_id}").json(), http.get(f"/runs/{run_id}").json()):
+            assert body["step_requirements"] == second["step_requirements"], body
+
+        echoed = [*second["step_requirements"][:-1], {**active, "confirmed": True, "edited_output": "Tides."}]
+        third = http.post(url, json={"step_requirements": echoed, "stream": False}).json()
+        assert [r["kind"] for r in third["step_requirements"]] == ["output_review", "output_review", "confirmation"]
+        assert third["step_requirements"][1]["confirmed"] is True and third["step_requirements"][1]["edited_output"] == "Tides."
+        confirm = third["step_requirements"][-1]
+        done = http.post(url, json={"step_requirements": [{"step_id": confirm["step_id"], "confirmed": True}], "stream": False})
+        assert done.json()["status"] == "COMPLETED" and done.json()["output"] == "publish(Tides.)", done.text
+        events = parse_sse(http.get(f"/workflows/review/runs/{run_id}/events").text)
+        paused = [e["data"]["step_requirements"] for e in events if e["event"] == "WorkflowPaused"]
+        assert [len(p) for p in paused] == [1, 2, 3] and paused[-1] == third["step_requirements"]
+    assert RAN == ["draft", "draft", "publish"]
 
 
 def test_two_concurrent_continues_one_wins(srv: RunningServer) -> None:

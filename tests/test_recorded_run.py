@@ -96,6 +96,11 @@ def test_the_recovery_fold_reads_every_completion_of_the_recording() -> None:
     assert plan.interrupted == [] and plan.next_index == len(events)
     assert len(plan.resolutions) == sum(e["event"] == "WorkflowPaused" for e in events) == 3
     assert [child.step_name for child in plan.completed["4"].steps] == ["first", "Fan"]  # composites get their children
+    paused = [e["step_requirements"] for e in events if e["event"] == "WorkflowPaused"]
+    assert [len(p) for p in paused] == [1, 2, 3]  # each pause lists the answered ones before it
+    assert plan.answered[:-1] == paused[-1][:-1] and plan.answered[-1]["requirement_id"] == paused[-1][-1]["requirement_id"]
+    assert plan.waiting is None and [r.get("confirmed") for r in plan.answered] == [True, True, None]
+    assert [e.get("confirmation") for e in plan.answered[-1]["executor_requirements"]] == [True]  # per tool call
 
 
 @pytest.mark.parametrize("cut", range(1, len(load())))
@@ -108,7 +113,7 @@ async def test_a_run_resumed_after_any_event_of_the_recording_ends_as_it_did(cut
     leg = Leg(every_kind(), MESSAGE)
     leg.events = [(e["event"], e) for e in events[:cut]]
     ctx = context(leg.events, plan.completed)
-    ctx.started_steps, ctx.resolutions = plan.started, plan.resolutions
+    ctx.started_steps, ctx.resolutions, ctx.answered = plan.started, plan.resolutions, plan.answered
     await leg.workflow.run(ctx, MESSAGE, resumed=True)
     while leg.paused:
         await leg.cont(answer(leg, **ANSWERS[leg.events[-2][0]]))
@@ -118,6 +123,11 @@ async def test_a_run_resumed_after_any_event_of_the_recording_ends_as_it_did(cut
     answered = {r.step_path for r in plan.resolutions.values()}
     assert {step.path for step in plan.interrupted if step.leaf and step.path not in answered} <= restarted
     assert resumed[-1][0] == "WorkflowCompleted" and resumed[-1][1]["content"] == events[-1]["content"]
+    lists = [fields["step_requirements"] for name, fields in resumed if name == "WorkflowPaused"]
+    recorded = [e["step_requirements"] for e in events if e["event"] == "WorkflowPaused"]
+    assert [[(r["kind"], r["step_path"], r["confirmed"]) for r in p] for p in lists] == [
+        [(r["kind"], r["step_path"], r["confirmed"]) for r in p] for p in recorded[len(recorded) - len(lists):]
+    ]  # each pause lists the answered ones before it, wherever the run was resumed
 
 
 async def _logged(db: Path) -> str:

@@ -118,7 +118,8 @@ def ask(console: Console, requirement: dict[str, Any], read: Callable[[str], str
                 answer["rejection_feedback"] = feedback
         return answer
     if kind in ("output_review", "iteration_review"):
-        console.print(str(requirement.get("step_output")), markup=False)
+        output = requirement.get("step_output")
+        console.print(str(output.get("content") if isinstance(output, dict) else output), markup=False)
     if requirement.get("requires_confirmation"):
         answer["confirmed"] = _yes(prompt, requirement.get("output_review_message") or "Approve?")
         if not answer["confirmed"]:

@@ -82,6 +82,9 @@ class RunContext:
     continued run neither announces them twice nor decides them again."""
     resolutions: dict[str, Resolution] = field(default_factory=dict)
     """The answers to the run's pauses so far, by requirement id, in the order they came."""
+    answered: list[dict[str, Any]] = field(default_factory=list)
+    """The run's answered pauses, oldest first, as resolved ``StepRequirement`` dicts: the
+    history a ``WorkflowPaused`` lists before its active requirement."""
     history: list[dict[str, Any]] | None = None
     """The session's earlier runs, oldest first, as ``{"input", "output"}``; agents with
     ``add_history`` show them to their model. None until ``session_history`` loads them

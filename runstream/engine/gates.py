@@ -13,6 +13,7 @@ output stored with its requirement.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
@@ -209,9 +210,9 @@ def _input_dict(step_input: StepInput) -> dict[str, Any]:
     }
 
 
-def paused_fields(req: StepRequirement) -> dict[str, Any]:
-    """The fields of ``WorkflowPaused``: AgentOS's, with the requirement a client answers
-    (the only entry of ``step_requirements``, so the last one is the active one)."""
+def paused_fields(req: StepRequirement, answered: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
+    """The fields of ``WorkflowPaused``: AgentOS's, with ``step_requirements`` as AgentOS keeps
+    it: the run's earlier pauses, ``answered`` (resolved history), then the active one, last."""
     fields: dict[str, Any] = {
         "status": "PAUSED",
         "paused_step_index": req.step_index,
@@ -219,7 +220,7 @@ def paused_fields(req: StepRequirement) -> dict[str, Any]:
         "paused_step_path": req.step_path,
         "pause_kind": "error" if req.kind == PauseKind.ERROR else "step",
         "requirement_id": req.requirement_id,
-        "step_requirements": [req.to_dict()],
+        "step_requirements": [*answered, req.to_dict()],
         "expires_at": req.expires_at,
     }
     if req.kind == PauseKind.ERROR:

@@ -231,6 +231,11 @@ def iso_time(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, timezone.utc).isoformat()
 
 
+_OUTPUT_MARK = "is_step_output"
+"""Marks the ``StepOutput`` dict ``StepRequirement.to_dict`` wraps a reviewed output in."""
+_KEPT_NULLS = frozenset({"confirmed", "user_input", "selected_choices", "rejection_feedback", "timeout_at"})
+
+
 @dataclass
 class StepRequirement:
     """What a pause asks, as AgentOS's ``StepRequirement`` plus runstream's ``requirement_id``,
@@ -280,16 +285,56 @@ class StepRequirement:
     continue carries on from here instead of asking the model again."""
 
     def to_dict(self) -> dict[str, Any]:
-        """The wire form: AgentOS drops ``null`` values but keeps ``false``, ``0`` and ``[]``."""
+        """The wire form: AgentOS drops ``null`` values but keeps ``false``, ``0`` and ``[]``;
+        ``step_output`` is a ``StepOutput`` dict, as AgentOS's client parses it."""
         data = {k: v for k, v in asdict(self).items() if v is not None}
         data["timeout_at"] = iso_time(self.expires_at) if self.expires_at is not None else None
         for flag in ("confirmed", "user_input", "selected_choices", "rejection_feedback"):
             data.setdefault(flag, None)
+        if self.step_output is not None:
+            data["step_output"] = {
+                "content": self.step_output, "step_name": self.step_name, "step_id": self.step_id,
+                "step_type": self.step_type, _OUTPUT_MARK: True,
+            }
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "StepRequirement":
-        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        output = known.get("step_output")
+        if isinstance(output, dict) and output.get(_OUTPUT_MARK):
+            known["step_output"] = output.get("content")
+        return cls(**known)
+
+    def answered(self, resolution: "Resolution") -> dict[str, Any]:
+        """This requirement as resolved history, with its answer filled in (AgentOS keeps
+        every pause's entry in ``step_requirements``; the last one is the active one)."""
+        data = self.to_dict()
+        data.pop("executor_state", None)  # what the paused agent had done: the active pause's only
+        data["confirmed"] = resolution.confirmed
+        data["rejection_feedback"] = resolution.rejection_feedback
+        if resolution.user_input is not None:
+            data["user_input"] = resolution.user_input
+            data["user_input_schema"] = [
+                {**f, "value": resolution.user_input.get(f["name"], f.get("value"))} for f in self.user_input_schema or []
+            ] or None
+        if resolution.selected_choices is not None:
+            data["selected_choices"] = resolution.selected_choices
+        if resolution.edited_output is not None:
+            data["edited_output"] = resolution.edited_output
+        if self.kind == PauseKind.ERROR:
+            data["decision"] = resolution.decision
+        elif resolution.timed_out and resolution.decision is not None:
+            data["on_reject"] = resolution.decision  # AgentOS: a timeout rejects as on_timeout says
+        if resolution.timed_out:
+            data["timed_out"] = True
+        for entry in data.get("executor_requirements") or []:
+            decision = (resolution.tool_decisions or {}).get(entry.get("tool_execution", {}).get("tool_call_id"), {})
+            if "confirmed" in decision:
+                entry["confirmation"], entry["confirmation_note"] = decision["confirmed"], decision.get("note")
+            if "result" in decision:
+                entry["external_execution_result"] = decision["result"]
+        return {k: v for k, v in data.items() if v is not None or k in _KEPT_NULLS}
 
     def error_dict(self) -> dict[str, Any]:
         """AgentOS's ``ErrorRequirement``, for an error pause."""
@@ -356,16 +401,31 @@ def _answer_for(
     # step_requirements beside the decision, with the same ids
     groups = [errors, steps] if requirement.kind == PauseKind.ERROR else [errors + steps]
     for entries in groups:
-        for key in ("requirement_id", "step_id"):
-            for entry in reversed(entries):
-                if entry.get(key) == getattr(requirement, key):
-                    return dict(entry)
+        for entry in reversed(entries):
+            if entry.get("requirement_id") == requirement.requirement_id:
+                return dict(entry)
+        for entry in reversed(entries):
+            if entry.get("step_id") == requirement.step_id and _same_pause(requirement, entry):
+                return dict(entry)
     for entries in groups:  # no ids: the last entry answers (an error decision first, for an error pause)
         if entries and "requirement_id" not in entries[-1] and "step_id" not in entries[-1]:
             return dict(entries[-1])
     raise InvalidContinue(
         f"Cannot continue run - unresolved step requirements: [{requirement.step_name!r}] "
         f"(no answer for requirement {requirement.requirement_id}, step_id {requirement.step_id})"
+    )
+
+
+_PAUSE_MARKS = ("retry_count", "is_post_execution", "requires_route_selection", "requires_executor_input")
+
+
+def _same_pause(requirement: StepRequirement, entry: dict[str, Any]) -> bool:
+    """Whether an entry matched by ``step_id`` (AgentOS's client drops ``requirement_id``) is
+    this pause's, not an earlier one's at the same step (a review before its retry, a step's
+    confirmation before its output review): the resolved history a client echoes back, or a
+    stale answer sent again, never answers the active pause."""
+    return all(
+        key not in entry or entry[key] is None or entry[key] == getattr(requirement, key) for key in _PAUSE_MARKS
     )
 
 

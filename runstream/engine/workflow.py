@@ -86,7 +86,7 @@ class Workflow:
                     self.steps, step_input, ctx, lambda step, i: ctx.top_scope(step.name, i)
                 )
         except RunPaused as paused:  # waits for a person: this leg of the run ends here
-            await ctx.emit(ev.WORKFLOW_PAUSED, paused_fields(paused.requirement))
+            await ctx.emit(ev.WORKFLOW_PAUSED, paused_fields(paused.requirement, ctx.answered))
             return
         except RunRejected as rejected:
             reason = str(rejected)

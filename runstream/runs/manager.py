@@ -235,6 +235,7 @@ class RunManager:
         active = self._activate(record, session.state if session else {}, next_index=plan.next_index)
         active.context.completed_steps = plan.completed
         active.context.started_steps, active.context.resolutions = plan.started, plan.resolutions
+        active.context.answered = plan.answered
         self._launch(active, lambda: self._continue(active, workflow, plan))
 
     async def _reopen_pause(self, record: RunRecord, plan: ResumePlan) -> bool:
@@ -404,6 +405,7 @@ class RunManager:
         ctx = active.context
         ctx.completed_steps, ctx.started_steps, ctx.resolutions = plan.completed, plan.started, plan.resolutions
         ctx.resolutions[resolution.requirement_id] = resolution
+        ctx.answered = [*plan.answered, req.answered(resolution)]
         try:  # the answer is in the log before the continue is acknowledged, or before a step acts on it
             await ctx.emit(*continued_event(req, resolution))
             await self.appender.durable(record.run_id)

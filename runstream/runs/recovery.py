@@ -26,7 +26,7 @@ from typing import Any
 import orjson
 
 from runstream.engine.completion import completed_output
-from runstream.engine.hitl import Resolution
+from runstream.engine.hitl import Resolution, StepRequirement
 from runstream.engine.io import StepOutput
 from runstream.engine.step import StepBase
 from runstream.events import (
@@ -35,6 +35,7 @@ from runstream.events import (
     STEP_CONTINUED,
     STEP_EXECUTOR_CONTINUED,
     STEP_STARTED,
+    WORKFLOW_PAUSED,
     StoredEvent,
 )
 from runstream.log.base import EventLog, RunRecord
@@ -83,6 +84,10 @@ class ResumePlan:
     """Parts that announced themselves, with the decisions they logged (``RunContext.started_steps``)."""
     resolutions: dict[str, Resolution] = field(default_factory=dict)
     """The answers to the run's pauses, from its ``StepContinued`` events (``RunContext.resolutions``)."""
+    answered: list[dict[str, Any]] = field(default_factory=list)
+    """Each answered pause's requirement with its answer, oldest first (``RunContext.answered``)."""
+    waiting: StepRequirement | None = None
+    """The requirement of the last ``WorkflowPaused``, until a continue answers it."""
 
     @property
     def blocked_by(self) -> InterruptedStep | None:
@@ -120,7 +125,10 @@ _DECISIONS = ("condition_result", "selected_steps")
 
 
 def _relevant(event: StoredEvent) -> bool:
-    return event.name in COMPLETION_EVENTS or event.name in START_EVENTS or event.name in _CONTINUES
+    return (
+        event.name in COMPLETION_EVENTS or event.name in START_EVENTS or event.name in _CONTINUES
+        or event.name == WORKFLOW_PAUSED
+    )
 
 
 def fold_resume_plan(events: Iterable[StoredEvent]) -> ResumePlan:
@@ -133,10 +141,17 @@ def fold_resume_plan(events: Iterable[StoredEvent]) -> ResumePlan:
         if not _relevant(event):
             continue
         data = orjson.loads(event.data)
+        if event.name == WORKFLOW_PAUSED:
+            if requirements := data.get("step_requirements"):
+                plan.waiting = StepRequirement.from_dict(requirements[-1])
+            continue
         if event.name in _CONTINUES:
             if isinstance(answer := data.get("resolution"), dict):
                 resolution = Resolution.from_dict(answer)
                 plan.resolutions[resolution.requirement_id] = resolution
+                if plan.waiting is not None and plan.waiting.requirement_id == resolution.requirement_id:
+                    plan.answered.append(plan.waiting.answered(resolution))
+                    plan.waiting = None
             continue
         path = data.get("step_path")
         if path is None:

@@ -21,10 +21,10 @@ from pydantic import BaseModel, ValidationError
 from runstream.events import WORKFLOW_COMPLETED, StoredEvent
 from runstream.log.base import RunRecord, RunStatus
 from runstream.runs.manager import RunManager
-from runstream.runs.pauses import paused_requirement
+from runstream.runs.pauses import paused_fields
 from runstream.server.auth import Principal
 from runstream.server.gate import Gate
-from runstream.errors import InvalidContinue, InvalidRequest, RunNotPaused
+from runstream.errors import InvalidContinue, InvalidRequest
 from runstream.server.http_errors import error_responses
 from runstream.server.limits import check_depth
 from runstream.server.schemas import Cancelled, RunBody, WorkflowSummary
@@ -168,20 +168,7 @@ async def full_run_body(manager: RunManager, run: RunRecord, agentos: bool = Fal
     as AgentOS's run dict has it (``step_requirements``, ``pause_kind``, ``paused_step_name``,
     ``paused_step_index``)."""
     body = agentos_run_body(run) if agentos else run_body(run)
-    if run.status == RunStatus.PAUSED:
-        try:
-            _, req = await paused_requirement(manager.log, run)
-        except RunNotPaused:  # continued since it was read
-            return body
-        body.update(
-            step_requirements=[req.to_dict()],
-            pause_kind="error" if req.kind == "error" else "step",
-            paused_step_name=req.step_name,
-            paused_step_index=req.step_index,
-        )
-        if req.kind == "error":
-            body["error_requirements"] = [req.error_dict()]
-    return body
+    return {**body, **await paused_fields(manager.log, run)}
 
 
 async def until_leg_end(manager: RunManager, run_id: str, after: int = -1) -> StoredEvent | None:

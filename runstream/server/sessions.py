@@ -24,6 +24,7 @@ from runstream import events as ev
 from runstream.errors import InvalidRequest, SessionActive, UnknownRun, UnknownSession
 from runstream.log.base import SESSION_SORT_KEYS, RunRecord, RunStatus, Session, SessionQuery
 from runstream.runs.manager import RunManager
+from runstream.runs.pauses import paused_fields
 from runstream.server.config import check_db_id
 from runstream.server.http_errors import error_responses
 from runstream.server.schemas import SessionBody, SessionPage, SessionRun
@@ -269,7 +270,16 @@ async def list_session_runs(
         and (created_before is None or r.created_at <= created_before)
         and (user_id is None or r.user_id == user_id)
     ]
-    return [run_dict(r, await run_metrics(manager, r), await cancellation_stage(manager, r)) for r in runs]
+    return [await session_run(manager, r) for r in runs]
+
+
+async def session_run(manager: RunManager, run: RunRecord) -> dict[str, Any]:
+    """``run_dict`` with what only the run's last event says: its metrics, where it was
+    cancelled, and, while it is paused, what it waits on (``paused_fields``)."""
+    body = run_dict(run, await run_metrics(manager, run), await cancellation_stage(manager, run))
+    return {**body, **await paused_fields(manager.log, run)}
+
+
 
 
 @router.get("/sessions/{session_id}/runs/{run_id}", response_model=SessionRun,
@@ -285,7 +295,7 @@ async def get_session_run(
     run = await manager.log.get_run(run_id)
     if run is None or run.session_id != session_id or not request.app.state.server.access.may_read(principal, run):
         raise UnknownRun(run_id)
-    return run_dict(run, await run_metrics(manager, run), await cancellation_stage(manager, run))
+    return await session_run(manager, run)
 
 
 @router.post("/sessions/{session_id}/rename", response_model=SessionBody,

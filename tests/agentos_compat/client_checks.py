@@ -310,6 +310,8 @@ class Checks:
         else:
             raise AssertionError("a second continue of an answered pause was accepted")
 
+        await self.check_blocking_history()
+
         waiting = await self.client.run_workflow(
             blocking, case["message"], session_id="pause-cancel", user_id="ana", headers=self.headers
         )
@@ -321,6 +323,35 @@ class Checks:
                 break
             await asyncio.sleep(0.05)
         assert (cancelled.status, cancelled.cancellation_stage) == ("CANCELLED", "PAUSED"), cancelled
+
+    async def check_blocking_history(self) -> None:
+        """A run that pauses twice, continued twice with ``continue_workflow_run`` as an agno user
+        does: the run's ``step_requirements`` sent back whole, its last entry answered. The
+        second pause's list holds the first, answered, then the active one (AgentOS's history)."""
+        workflow_id = self.params["history_pause"]
+        case = self.params["paused"][workflow_id]
+        first, second = case["answers"]
+        run = await self.client.run_workflow(
+            workflow_id, case["message"], session_id="pause-history", user_id="ana", headers=self.headers
+        )
+        assert run.is_paused and len(run.step_requirements) == 1, run
+        (review,) = run.step_requirements
+        assert review.requires_output_review and review.step_output is not None and review.step_output.content, review
+        review.reject(feedback=first["rejection_feedback"])
+        again = await self.client.continue_workflow_run(
+            workflow_id, run.run_id, run.step_requirements, session_id="pause-history", headers=self.headers
+        )
+        assert again.is_paused and len(again.step_requirements) == 2, again
+        answered, active = again.step_requirements
+        assert answered.is_resolved and answered.confirmed is False, answered
+        assert answered.rejection_feedback == first["rejection_feedback"], answered
+        assert not active.is_resolved and active.retry_count == 1 and active.needs_output_review, active
+        active.confirm()
+        active.edited_output = second["edited_output"]
+        done = await self.client.continue_workflow_run(
+            workflow_id, run.run_id, again.step_requirements, session_id="pause-history", headers=self.headers
+        )
+        assert done.status == "COMPLETED" and second["edited_output"] in str(done.content), done
 
     async def check_sessions(self) -> None:
         await self.stream(self.params["agents"], "coral reefs", "compat-b")
