@@ -44,7 +44,7 @@ from runstream import (
 )
 from runstream.events import StoredEvent
 
-__all__ = ["ANSWERS", "FIXTURE", "MESSAGE", "every_kind", "load", "record", "stored"]
+__all__ = ["ANSWERS", "FIXTURE", "MESSAGE", "answer_to", "every_kind", "load", "record", "stored"]
 
 FIXTURE = Path(__file__).parent / "fixtures" / "every_kind_run.json"
 MESSAGE = "tide pools"
@@ -74,15 +74,26 @@ ANSWERS = {
     "StepPaused": {"confirmed": True},
     "StepOutputReview": {"confirmed": True, "edited_output": "reviewed by a person"},
     "StepExecutorPaused": {"confirmed": True},
+    "RouterPaused": {"selected_choices": ["pick-a"]},
 }
-"""The answer ``record`` gives each kind of pause, by the event that asked."""
+"""The answer ``record`` gives each kind of pause, by the event that asked (see ``answer_to``)."""
+REROUTE = {"confirmed": False, "rejection_feedback": "only pick-a"}
+"""The answer to the router's first output review: rejected, so a route is asked for again."""
+
+
+def answer_to(asked: str, requirement: dict[str, Any]) -> dict[str, Any]:
+    """The answer to the pause the event ``asked`` announced, waiting on ``requirement``."""
+    if requirement.get("step_type") == "Router" and requirement.get("is_post_execution") and not requirement.get("retry_count"):
+        return REROUTE
+    return ANSWERS[asked]
 
 
 def every_kind() -> Workflow:
     """Each step kind once, nested: functions (sync, async, and sync and async generators),
     an agent calling a tool, a retried step, ``Steps``, ``Parallel``, ``Condition``, ``Loop``
-    and ``Router``; and three pauses for a person: a confirmation before a step, a review
-    of its output and an agent's tool call to confirm."""
+    and ``Router``; and pauses for a person: the router's output review (rejected, then a
+    route picked again, and approved), a confirmation before a step, a review of its output
+    and an agent's tool call to confirm."""
 
     def intake(step_input: StepInput) -> str:
         return f"brief: {step_input.input}"
@@ -135,7 +146,8 @@ def every_kind() -> Workflow:
             Step("Write", agent=writer),
             Steps("Prepare", [word("first"), Parallel(word("left"), word("right"), name="Fan")]),
             Condition(lambda si: True, [Loop([word("draft"), word("review")], max_iterations=2)], else_steps=[word("skip")]),
-            Router(lambda si: ["pick-b", "pick-a"], [word("pick-a"), word("pick-b")], name="Pick"),
+            Router(lambda si: ["pick-b", "pick-a"], [word("pick-a"), word("pick-b")], name="Pick",
+                   human_review=HumanReview(requires_output_review=True, on_reject="retry")),
             Step("Flaky", flaky, max_retries=1),
             Step("Approve", intake, human_review=HumanReview(requires_confirmation=True, confirmation_message="Go on?")),
             Step("Checked", notes, human_review=HumanReview(requires_output_review=True)),
@@ -157,7 +169,8 @@ async def record(db: Path) -> list[dict[str, Any]]:
             events = await manager.log.read(run.run_id, 0, 100_000)
             asked = orjson.loads(events[-2].data)  # the kind's event, then WorkflowPaused
             requirement = orjson.loads(events[-1].data)["step_requirements"][-1]
-            await manager.continue_run(run.run_id, [{"step_id": requirement["step_id"], **ANSWERS[asked["event"]]}])
+            answer = answer_to(asked["event"], requirement)
+            await manager.continue_run(run.run_id, [{"requirement_id": requirement["requirement_id"], **answer}])
             await manager.wait(run.run_id)
         events = await manager.log.read(run.run_id, 0, 100_000)
     finally:

@@ -18,6 +18,7 @@ EXAMPLES = {
     "confirmation": "StepPaused",
     "user_input": "StepPaused",
     "route_selection": "RouterPaused",
+    "router_review": "StepOutputReview",
     "output_review": "StepOutputReview",
     "error_pause": "StepError",
     "iteration_review": "StepOutputReview",

@@ -115,6 +115,100 @@ async def test_a_router_asks_for_its_route_and_checks_the_name() -> None:
     assert started["selected_steps"] == ["Support"] and names(after)[-1] == "WorkflowCompleted"
 
 
+def review_router(calls: Calls, selector: Any = None, **review: Any) -> Router:
+    return Router(selector, choices=[Step(name="Billing", executor=calls.step("billing")),
+                                     Step(name="Support", executor=calls.step("support"))],
+                  name="triage", human_review=HumanReview(requires_output_review=True, **review))
+
+
+async def test_a_router_output_review_rejected_with_retry_asks_for_a_route_again_then_keeps_the_edit() -> None:
+    """AgentOS's Router review: after the selector's route ran, a person reviews its output; a
+    ``retry`` rejection asks for a route (``RouterPaused`` with ``retry_count`` and the feedback),
+    the route picked runs anew with the feedback, and an approval's edit is the router's output."""
+    calls = Calls()
+    wf = Workflow(name="W", steps=[calls.step("intake", "ticket"), review_router(calls, lambda si: "Billing", on_reject="retry"),
+                                   calls.step("reply")])
+    leg = await start(wf)
+    assert names(leg.events)[-3:] == ["StepCompleted", "StepOutputReview", "WorkflowPaused"]
+    review = leg.requirement()
+    assert (review.kind, review.step_type, review.is_post_execution, review.requires_confirmation) == (
+        "output_review", "Router", True, True)
+    assert review.step_output == "billing of ticket" and review.available_choices == ["Billing", "Support"]
+    assert leg.events[-2][1]["output_review_message"] == "Review output of router 'triage'?"
+
+    after = await leg.cont(answer(leg, confirmed=False, rejection_feedback="not billing"))
+    assert names(after) == ["StepContinued", "RouterPaused", "WorkflowPaused"]
+    route = leg.requirement()
+    assert (route.kind, route.retry_count, route.rejection_feedback) == ("route", 1, "not billing")
+    assert after[1][1]["retry_count"] == 1 and after[1][1]["rejection_feedback"] == "not billing"
+    answered, active = after[-1][1]["step_requirements"]
+    assert answered["confirmed"] is False and active["requirement_id"] == route.requirement_id
+
+    after = await leg.cont(answer(leg, selected_choices=["Support"]))
+    assert names(after)[-2:] == ["StepOutputReview", "WorkflowPaused"]
+    assert [f["step_path"] for n, f in after if n == "RouterExecutionStarted"] == ["1.r1"]
+    assert calls.count == {"intake": 1, "billing": 1, "support": 1}
+    data = calls.inputs["support"].additional_data
+    assert data["rejection_feedback"] == "not billing" and data["previous_output"] == "billing of ticket"
+    second = leg.requirement()
+    assert (second.retry_count, second.step_output, second.rejection_feedback) == (1, "support of ticket", "not billing")
+
+    after = await leg.cont(answer(leg, confirmed=True, edited_output="support, edited"))
+    completed = next(f for n, f in after if n == "RouterExecutionCompleted")
+    assert completed["content"] == "support, edited" and completed["selected_steps"] == ["Support"]
+    assert after[-1][1]["content"] == "reply of support, edited"
+    assert calls.count == {"intake": 1, "billing": 1, "support": 1, "reply": 1}  # nothing ran twice
+
+
+@pytest.mark.parametrize(("on_reject", "last", "content"), [
+    ("skip", "WorkflowCompleted", "reply of ticket"), ("cancel", "WorkflowCancelled", None)])
+async def test_a_router_output_review_rejected_drops_the_output_or_cancels(on_reject: str, last: str, content: Any) -> None:
+    calls = Calls()
+    wf = Workflow(name="W", steps=[calls.step("intake", "ticket"), review_router(calls, lambda si: "Billing", on_reject=on_reject),
+                                   calls.step("reply")])
+    leg = await start(wf)
+    after = await leg.cont(answer(leg, confirmed=False))
+    assert names(after)[-1] == last
+    if content is not None:
+        skipped = next(f for n, f in after if n == "RouterExecutionCompleted")
+        assert skipped["skipped"] is True and after[-1][1]["content"] == content
+    else:
+        assert after[-1][1]["reason"] == "Workflow cancelled: Step 'triage' was rejected"
+
+
+async def test_a_router_output_review_cancels_at_max_retries() -> None:
+    calls = Calls()
+    leg = await start(Workflow(name="W", steps=[review_router(calls, lambda si: "Billing", on_reject="retry", max_retries=1)]))
+    await leg.cont(answer(leg, confirmed=False, rejection_feedback="again"))
+    await leg.cont(answer(leg, selected_choices=["Billing"]))
+    after = await leg.cont(answer(leg, confirmed=False))
+    assert names(after)[-1] == "WorkflowCancelled" and after[-1][1]["reason"] == "Max retries (1) reached for step 'triage'"
+    assert calls.count == {"billing": 2}
+
+
+async def test_a_router_takes_several_routes_when_allowed_and_its_review_covers_them() -> None:
+    calls = Calls()
+    router = Router(choices=[Step(name="Billing", executor=calls.step("billing")), Step(name="Support", executor=calls.step("support"))],
+                    name="triage", human_review=HumanReview(requires_user_input=True, allow_multiple_selections=True,
+                                                             requires_output_review=True))
+    leg = await start(Workflow(name="W", steps=[router]))
+    route = leg.requirement()
+    assert route.allow_multiple_selections and leg.events[-2][1]["allow_multiple_selections"] is True
+    assert route.step_input is not None
+    with pytest.raises(InvalidContinue, match="selected twice"):
+        answer(leg, selected_choices=["Billing", "Billing"])
+    after = await leg.cont(answer(leg, selected_choices=["Support", "Billing"]))
+    assert [f["step_name"] for n, f in after if n == "StepCompleted"] == ["Support", "Billing"]  # in the order picked
+    assert leg.requirement().step_output == "billing of support of None"
+    after = await leg.cont(answer(leg, confirmed=True))
+    assert after[-1][1]["content"] == "billing of support of None" and calls.count == {"support": 1, "billing": 1}
+
+
+def test_a_router_refuses_an_iteration_review() -> None:
+    with pytest.raises(ValueError, match="requires_iteration_review is not supported on Router"):
+        review_router(Calls(), lambda si: "Billing", requires_iteration_review=True)
+
+
 async def test_output_review_keeps_the_reviewed_output_without_running_the_step_again() -> None:
     calls = Calls()
     review = HumanReview(requires_output_review=True)

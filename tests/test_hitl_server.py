@@ -70,6 +70,12 @@ def workflows(timeout: float | None = None, on_timeout: str = "cancel") -> list[
             Step(name="Draft", executor=ran("draft", "a long draft"), human_review=HumanReview(requires_output_review=True, on_reject="retry")),
             Step(name="Publish", executor=ran("publish"), human_review=HumanReview(requires_confirmation=True)),
         ]),
+        Workflow(id="router-review", name="Router Review", steps=[
+            Router(lambda si: "Billing", name="triage",
+                   choices=[Step(name="Billing", executor=ran("billing")), Step(name="Support", executor=ran("support"))],
+                   human_review=HumanReview(requires_output_review=True, on_reject="retry", max_retries=1)),
+            ran("reply"),
+        ]),
         Workflow(id="route", name="Route", steps=[
             Router(name="triage", choices=[Step(name="Billing", executor=ran("billing")), Step(name="Support", executor=ran("support"))],
                    human_review=HumanReview(requires_user_input=True)),
@@ -155,6 +161,73 @@ async def test_ws_rejection_that_cancels_ends_with_workflow_cancelled(srv: Runni
         assert [e["event"] for e in rest] == ["StepContinued", "WorkflowCancelled"]
         assert rest[-1]["reason"] == "Workflow cancelled: Step 'Deploy' was rejected" and rest[-1]["cancellation_stage"] == "PAUSED"
     assert RAN == ["prepare"]
+
+
+async def test_ws_router_review_rejected_asks_for_a_route_again_and_cancels_at_max_retries(srv: RunningServer) -> None:
+    async with connect(srv.ws_url) as ws:
+        await recv(ws)
+        await send(ws, action="start-workflow", workflow_id="router-review", message="refund")
+        first = await until_event(ws, "WorkflowPaused")
+        assert [e["event"] for e in first][-2:] == ["StepOutputReview", "WorkflowPaused"]
+        paused = first[-1]
+        review = paused["step_requirements"][-1]
+        assert review["step_type"] == "Router" and review["step_output"]["content"] == "billing(None)"
+        continue_ = {"action": "continue-workflow", "run_id": paused["run_id"], "session_id": paused["session_id"]}
+        await send(ws, **continue_, step_requirements=[{**review, "confirmed": False, "rejection_feedback": "wrong team"}])
+        rerouted = await until_event(ws, "WorkflowPaused")
+        assert [e["event"] for e in rerouted] == ["StepContinued", "RouterPaused", "WorkflowPaused"]
+        assert rerouted[1]["retry_count"] == 1 and rerouted[1]["rejection_feedback"] == "wrong team"
+        route = rerouted[-1]["step_requirements"][-1]
+        await send(ws, **continue_, step_requirements=[*rerouted[-1]["step_requirements"][:-1],
+                                                      {**route, "selected_choices": ["Support"]}])
+        again = await until_event(ws, "WorkflowPaused")
+        assert [e["event"] for e in again][-2:] == ["StepOutputReview", "WorkflowPaused"]
+        assert again[-1]["step_requirements"][-1]["retry_count"] == 1
+        await send(ws, **continue_, step_requirements=[{"step_id": route["step_id"], "retry_count": 1,
+                                                       "is_post_execution": True, "confirmed": False}])
+        rest = await until_event(ws, "WorkflowCancelled")
+        assert [e["event"] for e in rest] == ["StepContinued", "WorkflowCancelled"]
+        assert rest[-1]["reason"] == "Max retries (1) reached for step 'triage'" and rest[-1]["cancellation_stage"] == "PAUSED"
+    assert RAN == ["billing", "support"]
+
+
+def test_http_router_review_approved_with_an_edit_after_a_new_route(srv: RunningServer) -> None:
+    with httpx.Client(base_url=srv.http_url, timeout=30) as http:
+        paused = http.post("/workflows/router-review/runs", data={"message": "refund", "stream": "false"}).json()
+        run_id, url = paused["run_id"], f"/workflows/router-review/runs/{paused['run_id']}/continue"
+        review = paused["step_requirements"][-1]
+        assert paused["status"] == "PAUSED" and review["kind"] == "output_review" and review["available_choices"] == ["Billing", "Support"]
+        rejected = http.post(url, json={"step_requirements": [{**review, "confirmed": False}], "stream": False}).json()
+        route = rejected["step_requirements"][-1]
+        assert (route["kind"], route["retry_count"], route["requires_route_selection"]) == ("route", 1, True)
+        unknown = http.post(url, json={"step_requirements": [{**route, "selected_choices": ["Sales"]}]})
+        assert unknown.status_code == 400 and unknown.json()["code"] == "invalid_continue"
+        events = parse_sse(http.post(url, data={"step_requirements": json.dumps([{**route, "selected_choices": ["Support"]}])}).text)
+        assert [e["event"] for e in events][-2:] == ["StepOutputReview", "WorkflowPaused"]
+        again = events[-1]["data"]["step_requirements"][-1]
+        assert again["step_output"]["content"] == "support(None)" and len(events[-1]["data"]["step_requirements"]) == 3
+        done = http.post(url, json={"step_requirements": [{**again, "confirmed": True, "edited_output": "Support has it"}],
+                                    "stream": False}).json()
+        assert done["status"] == "COMPLETED" and done["output"] == "reply(Support has it)", done
+    assert RAN == ["billing", "support", "reply"]
+
+
+def test_a_router_review_survives_a_restart_between_its_pauses(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/r.db"
+    with serve_in_thread(Server(workflows=workflows(), database_url=url)) as srv, httpx.Client(base_url=srv.http_url, timeout=30) as http:
+        paused = http.post("/workflows/router-review/runs", data={"message": "a", "stream": "false"}).json()
+        cont = f"/workflows/router-review/runs/{paused['run_id']}/continue"
+        rerouted = http.post(cont, json={"step_requirements": [{**paused["step_requirements"][-1], "confirmed": False}],
+                                         "stream": False}).json()
+        route = rerouted["step_requirements"][-1]
+    with serve_in_thread(Server(workflows=workflows(), database_url=url)) as srv, httpx.Client(base_url=srv.http_url, timeout=30) as http:
+        assert http.get(f"/runs/{paused['run_id']}").json()["step_requirements"] == rerouted["step_requirements"]
+        review = http.post(cont, json={"step_requirements": [{**route, "selected_choices": ["Support"]}], "stream": False}).json()
+    with serve_in_thread(Server(workflows=workflows(), database_url=url)) as srv, httpx.Client(base_url=srv.http_url, timeout=30) as http:
+        done = http.post(cont, json={"step_requirements": [{**review["step_requirements"][-1], "confirmed": True}],
+                                     "stream": False}).json()
+        assert done["status"] == "COMPLETED" and done["output"] == "reply(support(None))"
+    assert RAN == ["billing", "support", "reply"]  # nothing completed ran again
 
 
 def test_http_user_input_form_and_json_with_validation_errors(srv: RunningServer) -> None:

@@ -20,7 +20,7 @@ from runstream.runs.recovery import fold_resume_plan
 from tests.conftest import serve_in_thread
 from tests.enginekit import context
 from tests.hitlkit import Leg, answer
-from tests.recorded_run import ANSWERS, MESSAGE, every_kind, load, record, stored
+from tests.recorded_run import MESSAGE, answer_to, every_kind, load, record, stored
 from tests.wsclient import read_run, recv, send
 
 pytestmark = pytest.mark.anyio
@@ -94,12 +94,13 @@ def test_the_recovery_fold_reads_every_completion_of_the_recording() -> None:
             event["content"], event["success"], event["error"], event["stop"]
         )
     assert plan.interrupted == [] and plan.next_index == len(events)
-    assert len(plan.resolutions) == sum(e["event"] == "WorkflowPaused" for e in events) == 3
+    assert len(plan.resolutions) == sum(e["event"] == "WorkflowPaused" for e in events) == 6
     assert [child.step_name for child in plan.completed["4"].steps] == ["first", "Fan"]  # composites get their children
+    assert [child.step_name for child in plan.completed["6"].steps] == ["pick-a"]  # the router's last attempt's
     paused = [e["step_requirements"] for e in events if e["event"] == "WorkflowPaused"]
-    assert [len(p) for p in paused] == [1, 2, 3]  # each pause lists the answered ones before it
+    assert [len(p) for p in paused] == [1, 2, 3, 4, 5, 6]  # each pause lists the answered ones before it
     assert plan.answered[:-1] == paused[-1][:-1] and plan.answered[-1]["requirement_id"] == paused[-1][-1]["requirement_id"]
-    assert plan.waiting is None and [r.get("confirmed") for r in plan.answered] == [True, True, None]
+    assert plan.waiting is None and [r.get("confirmed") for r in plan.answered] == [False, None, True, True, True, None]
     assert [e.get("confirmation") for e in plan.answered[-1]["executor_requirements"]] == [True]  # per tool call
 
 
@@ -116,7 +117,7 @@ async def test_a_run_resumed_after_any_event_of_the_recording_ends_as_it_did(cut
     ctx.started_steps, ctx.resolutions, ctx.answered = plan.started, plan.resolutions, plan.answered
     await leg.workflow.run(ctx, MESSAGE, resumed=True)
     while leg.paused:
-        await leg.cont(answer(leg, **ANSWERS[leg.events[-2][0]]))
+        await leg.cont(answer(leg, **answer_to(leg.events[-2][0], leg.last[1]["step_requirements"][-1])))
     resumed = leg.events[cut:]
     restarted = {fields["step_path"] for name, fields in resumed if name == STEP_STARTED}
     assert not restarted & set(plan.completed)

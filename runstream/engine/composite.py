@@ -13,7 +13,8 @@ Condition          ``<path>.t<j>`` (the then-branch), ``<path>.e<j>`` (else)
 Loop               iteration ``n`` (from 1) is ``<path>.i<n>``; its
                    children are ``<path>.i<n>.<j>``
 Router             ``<path>.c<k>``, ``k`` the index of the chosen step
-                   among the router's choices
+                   among the router's choices; after ``n`` rejected output
+                   reviews, ``<path>.r<n>.c<k>``
 =================  =====================================================
 
 Each completion event (``COMPLETION_EVENTS``) carries ``step_path``,

@@ -37,6 +37,7 @@ __all__ = [
     "RunPaused",
     "RunRejected",
     "gate_before",
+    "input_dict",
     "max_retries_reached",
     "rejected_message",
     "with_feedback",
@@ -70,9 +71,11 @@ def requirement(
     count: int,
     step_type: str,
     path: str | None = None,
+    retry_count: int | None = None,
     **fields: Any,
 ) -> StepRequirement:
-    """The requirement of the ``count``-th pause of this kind at this part of the run."""
+    """The requirement of the ``count``-th pause of this kind at this part of the run
+    (``retry_count``: how often it was asked before, when that is not ``count``)."""
     path = path or scope.path
     return StepRequirement(
         requirement_id=requirement_id(ctx.run_id, path, kind, count),
@@ -83,7 +86,7 @@ def requirement(
         step_index=scope.step_index,
         step_type=step_type,
         on_reject=review.reject_action(OnReject.ELSE if step_type == "Condition" else OnReject.SKIP),
-        retry_count=count,
+        retry_count=count if retry_count is None else retry_count,
         max_retries=review.max_retries,
         expires_at=time.time() + review.timeout if review.timeout is not None else None,
         on_timeout=review.on_timeout,
@@ -162,7 +165,7 @@ async def gate_before(
         user_input_message=review.user_input_message,
         user_input_schema=schema,
         rejection_feedback=feedback,
-        step_input=_input_dict(step_input),
+        step_input=input_dict(step_input),
     )
     await pause(
         ctx, scope, req, ev.STEP_PAUSED,
@@ -202,7 +205,8 @@ def with_feedback(step_input: StepInput, feedback: str | None, previous_output: 
     return _with_data(step_input, data)
 
 
-def _input_dict(step_input: StepInput) -> dict[str, Any]:
+def input_dict(step_input: StepInput) -> dict[str, Any]:
+    """The ``step_input`` of a requirement: what the paused part was about to get."""
     return {
         "input": to_jsonable(step_input.input),
         "previous_step_content": to_jsonable(step_input.previous_step_content),

@@ -168,9 +168,19 @@ def fold_resume_plan(events: Iterable[StoredEvent]) -> ResumePlan:
                 leaf=event.name == STEP_STARTED,
             )
             plan.started[path] = {key: data[key] for key in _DECISIONS if key in data}
-    plan.interrupted = [step for path, step in started.items() if path not in plan.completed]
+    plan.interrupted = [step for path, step in started.items() if not _finished(path, plan.completed)]
     _link_children(plan.completed)
     return plan
+
+
+def _finished(path: str, completed: dict[str, StepOutput]) -> bool:
+    """Whether the part at ``path`` or a part around it completed (a router's attempt that
+    a review rejected has no completion of its own: the router's covers it)."""
+    while path:
+        if path in completed:
+            return True
+        path = path.rpartition(".")[0]
+    return False
 
 
 def _segment_key(path: str) -> tuple[str, int]:
@@ -181,11 +191,25 @@ def _segment_key(path: str) -> tuple[str, int]:
 
 
 def _link_children(completed: dict[str, StepOutput]) -> None:
-    """Give composite outputs their children's outputs back, so later steps find them by name."""
+    """Give composite outputs their children's outputs back, so later steps find them by name
+    (a router's, after rejected reviews, only those of its last attempt, as it ran live)."""
+    parents = {path: _parent(path) for path in completed}
+    last: dict[str, int] = {}
+    for parent, attempt in parents.values():
+        last[parent] = max(last.get(parent, 0), attempt)
     for path in sorted(completed, key=_segment_key):
-        parent, dot, _ = path.rpartition(".")
-        if dot and parent in completed:
+        parent, attempt = parents[path]
+        if parent and parent in completed and attempt == last[parent]:
             completed[parent].steps.append(completed[path])
+
+
+def _parent(path: str) -> tuple[str, int]:
+    """The part ``path`` is a child of, and the router attempt it ran in (``<p>.r<n>.c<k>``: ``n``)."""
+    parent = path.rpartition(".")[0]
+    outer, _, segment = parent.rpartition(".")
+    if outer and segment[:1] == "r" and segment[1:].isdigit():
+        return outer, int(segment[1:])
+    return parent, 0
 
 
 async def load_resume_plan(log: EventLog, run_id: str) -> ResumePlan:

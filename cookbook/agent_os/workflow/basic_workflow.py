@@ -48,6 +48,7 @@ from cookbook.hitl import (  # noqa: E402
     output_review,
     pause_decorator,
     route_selection,
+    router_review,
     tool_confirmation,
     user_input,
 )
@@ -57,7 +58,7 @@ server = Server(
         content_creation_workflow,
         *(m.workflow for m in (parallel, condition, loop, router, steps_group, early_stop, session_state, structured_io)),
         *(m.workflow for m in (confirmation, user_input, route_selection, output_review, error_pause,
-                               iteration_review, pause_decorator, tool_confirmation)),
+                               iteration_review, pause_decorator, tool_confirmation, router_review)),
     ],
     database_url=os.environ.get("RUNSTREAM_DATABASE_URL") or f"sqlite:///{DATA / 'demo.db'}",
 )
