@@ -40,6 +40,9 @@ WORKFLOWS = [
         Router(name="triage", choices=[Step(name="Billing", executor=echo), Step(name="Support", executor=echo)],
                human_review=HumanReview(requires_user_input=True)),
     ]),
+    Workflow(id="review", name="Review", steps=[
+        Step(name="Draft", executor=lambda si: "a draft\nin two lines", human_review=HumanReview(requires_output_review=True)),
+    ]),
 ]
 
 
@@ -111,6 +114,35 @@ def test_run_off_a_terminal_shows_the_pause_and_exits_3(srv: RunningServer) -> N
     assert as_json.returncode == 3 and json_lines(as_json.stdout)[-1]["event"] == "WorkflowPaused"
 
 
+def test_off_a_terminal_the_pause_says_what_it_asks_and_the_command_that_answers_it(srv: RunningServer) -> None:
+    """Someone reading a CI log or a pipe sees the question, what to decide on, and a command to paste."""
+    expected = {
+        "confirm": ["Deploy now?", "--confirm   (or --reject [--feedback TEXT])"],
+        "input": ["env (str): one of staging, prod", "replicas (int)", "--input env=staging --input replicas=N"],
+        "route": ["--choose Billing   (or another route: Billing, Support)"],
+        "review": ["Review output of step 'Draft'?", "  | a draft", "  | in two lines",
+                   "--confirm   (or --confirm --edit TEXT, or --reject [--feedback TEXT])"],
+    }
+    for workflow, lines in expected.items():
+        shown = cli("run", workflow, "go", url=srv.http_url)
+        assert shown.returncode == 3, shown.stderr
+        run_id = shown.stdout.split("Started run ", 1)[1].split()[0]
+        out = shown.stdout.splitlines()
+        assert any(line.startswith(f"Run {run_id} is paused at ") for line in out), shown.stdout
+        answer = next(line for line in out if line.startswith("Answer with: "))
+        assert answer.startswith(f"Answer with: runstream continue {run_id} "), answer  # one line, not wrapped
+        for line in lines:
+            assert any(line in shown_line for shown_line in out), (line, shown.stdout)
+
+
+def test_a_rejected_step_shows_as_skipped_not_done(srv: RunningServer) -> None:
+    run_id = paused_run(srv, "confirm")
+    done = cli("continue", run_id, "--reject", url=srv.http_url)
+    assert done.returncode == 0, done.stderr
+    assert "  ↷ Deploy skipped (rejected)" in done.stdout.splitlines(), done.stdout
+    assert "✓ Deploy" not in done.stdout
+
+
 class Terminal:
     """A CLI process on a pseudo-terminal: read what it shows, type answers."""
 
@@ -156,13 +188,15 @@ def test_run_on_a_terminal_asks_and_continues(srv: RunningServer) -> None:
     term.type("prod")
     term.expect("replicas (int):")
     term.type("many")  # not an int: asked again
-    term.expect("invalid literal")
+    term.expect("'many' is not a whole number")
     term.type("4")
     term.expect("did {'env': 'prod', 'replicas': 4}")
     assert term.wait() == 0
 
     term = Terminal("run", "route", "go", "--url", srv.http_url)
     term.expect("Route (number or name):")
+    term.type("1,2")  # this router takes one route
+    term.expect("Pick one route: this router takes one")
     term.type("2")
     term.expect("did None")
     assert term.wait() == 0

@@ -24,11 +24,12 @@ from runstream import events as ev
 from runstream.client import Event, Transcript
 from runstream.client.transcript import step_key as transcript_key
 
-__all__ = ["END_STATUS", "RunView", "StepView", "ToolView", "event_time", "format_output", "progress_line", "render"]
+__all__ = ["END_STATUS", "RunView", "StepView", "ToolView", "event_time", "format_arguments", "format_output", "progress_line", "render"]
 
 _TEXT_LINES = 12
-_MARKS = {"running": "[yellow]…[/]", "completed": "[green]✓[/]", "error": "[red]✗[/]", "cancelled": "[dim]-[/]"}
-_PLAIN_MARKS = {"running": "…", "completed": "✓", "error": "✗", "cancelled": "-"}
+_MARKS = {"running": "[yellow]…[/]", "completed": "[green]✓[/]", "error": "[red]✗[/]", "cancelled": "[dim]-[/]",
+          "skipped": "[dim]↷[/]"}
+_PLAIN_MARKS = {"running": "…", "completed": "✓", "error": "✗", "cancelled": "-", "skipped": "↷"}
 END_STATUS = {ev.WORKFLOW_COMPLETED: "completed", ev.WORKFLOW_ERROR: "error", ev.WORKFLOW_CANCELLED: "cancelled"}
 
 
@@ -47,7 +48,8 @@ def format_output(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_INDENT_2, default=str).decode()
 
 
-def _arguments(args: Any) -> str:
+def format_arguments(args: Any) -> str:
+    """A tool call's arguments as ``name=json, ...``."""
     if isinstance(args, dict):
         return ", ".join(f"{k}={orjson.dumps(v, default=str).decode()}" for k, v in args.items())
     return orjson.dumps(args, default=str).decode()
@@ -63,7 +65,7 @@ class ToolView:
 
     def describe(self) -> str:
         took = f" {self.duration:.2f}s" if self.duration is not None else ""
-        return f"{self.name}({_arguments(self.args)}){took}"
+        return f"{self.name}({format_arguments(self.args)}){took}"
 
 
 @dataclass
@@ -74,6 +76,8 @@ class StepView:
     ended: float | None = None
     error: str | None = None
     tools: list[ToolView] = field(default_factory=list)
+    skip_reason: str | None = None
+    """Why a skipped step did not run (``rejected``, ``error``): a person's answer, not a success."""
 
     def took(self, now: float) -> float:
         if self.started is None:
@@ -122,6 +126,9 @@ class RunView:
         if event.name == ev.STEP_STARTED:
             self.steps[key] = StepView(str(data.get("step_name")), started=at)
             self.streaming = transcript_key(data)
+        elif event.name == ev.STEP_COMPLETED and data.get("skipped"):  # a rejected step never started
+            step = self.steps.setdefault(key, StepView(str(data.get("step_name")), started=at))
+            step.status, step.ended, step.skip_reason = "skipped", at, str(data.get("skip_reason") or "skipped")
         elif event.name == ev.STEP_COMPLETED and key in self.steps:
             step = self.steps[key]
             step.status = "completed" if data.get("success", True) else "error"
@@ -177,7 +184,8 @@ def render(view: RunView) -> RenderableType:
     now = view.now()
     steps = Table.grid(padding=(0, 1))
     for step in view.steps.values():
-        steps.add_row(_MARKS.get(step.status, "·"), escape(step.name), f"[dim]{step.took(now):.1f}s[/]")
+        took = f"skipped ({step.skip_reason})" if step.skip_reason else f"{step.took(now):.1f}s"
+        steps.add_row(_MARKS.get(step.status, "·"), escape(step.name), f"[dim]{escape(took)}[/]")
         for tool in step.tools:
             steps.add_row("", f"[dim]{_MARKS.get(tool.status, '·')} tool {escape(tool.describe())}[/]", "")
         if step.error:
@@ -206,6 +214,8 @@ def progress_line(view: RunView, event: Event) -> str | None:
         return f"run {view.run_id} resumed after a restart"
     if event.name == ev.STEP_STARTED and step is not None:
         return f"  … {step.name}"
+    if event.name == ev.STEP_COMPLETED and step is not None and step.skip_reason:
+        return f"  ↷ {step.name} skipped ({step.skip_reason})"
     if event.name == ev.STEP_COMPLETED and step is not None:
         line = f"  {_PLAIN_MARKS.get(step.status, '·')} {step.name} {step.took(view.now()):.1f}s"
         return line + (f": {step.error}" if step.error else "")

@@ -21,7 +21,7 @@ from rich.live import Live
 
 from runstream.cli.command import Command, make_client
 from runstream.cli.display import END_STATUS, RunView, ToolView, format_output, progress_line, render
-from runstream.cli.pauses import PAUSED_EXIT, answer_from_args, ask, describe
+from runstream.cli.pauses import PAUSED_EXIT, answer_from_args, ask, explain
 from runstream.client import Client, Event, ServerError
 
 __all__ = ["ATTACH", "REPLAY", "RUN", "continue_and_follow", "follow_run", "resolve"]
@@ -101,8 +101,7 @@ async def _follow(args: argparse.Namespace, run_id: str, console: Console, after
                 continue
             view.status = "paused"
             if not (console.is_terminal and sys.stdin.isatty()):
-                console.print(f"\nRun {run_id} is paused: {describe(requirement)}\n"
-                              f"Answer with: runstream continue {run_id} ...", markup=False)
+                console.print("\n" + explain(requirement, run_id), markup=False, highlight=False, soft_wrap=True)
                 return PAUSED_EXIT
             await _answer(client, console, run_id, requirement)
     _summary(view, console)

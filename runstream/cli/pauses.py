@@ -12,11 +12,13 @@ from collections.abc import Callable
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.text import Text
 
 from runstream.cli.command import Command
+from runstream.cli.display import format_arguments, format_output
 
-__all__ = ["CONTINUE", "PAUSED_EXIT", "answer_from_args", "ask", "describe", "typed_value"]
+__all__ = ["CONTINUE", "PAUSED_EXIT", "answer_from_args", "ask", "describe", "explain", "review_text", "typed_value"]
 
 PAUSED_EXIT = 3
 """The exit status of ``run``/``attach`` when the run waits for a person and no one is at a terminal."""
@@ -27,10 +29,13 @@ _FALSE = {"n", "no", "false", "0", "off"}
 
 def typed_value(text: str, field_type: str) -> Any:
     """A command-line value as the schema's type wants it; the server checks the result."""
-    if field_type == "int":
-        return int(text)
-    if field_type == "float":
-        return float(text)
+    try:
+        if field_type == "int":
+            return int(text)
+        if field_type == "float":
+            return float(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not {'a whole number' if field_type == 'int' else 'a number'}") from None
     if field_type == "bool":
         if text.lower() in _TRUE | _FALSE:
             return text.lower() in _TRUE
@@ -72,39 +77,107 @@ def answer_from_args(args: argparse.Namespace, requirement: dict[str, Any]) -> d
     return answer
 
 
-def describe(requirement: dict[str, Any]) -> str:
-    """One line saying what a pause asks and which options answer it."""
+_REJECT = "--reject [--feedback TEXT]"
+
+
+def _question(requirement: dict[str, Any]) -> str:
+    """What the pause asks, in the workflow's own words when it has them."""
     kind, name = requirement.get("kind"), requirement.get("step_name")
     if kind == "route":
-        return f"pick a route of {name!r} from {requirement.get('available_choices')} (--choose NAME)"
+        routes = ", ".join(requirement.get("available_choices") or [])
+        return str(requirement.get("user_input_message") or f"pick a route of {name!r} from: {routes}")
     if kind == "executor":
-        tools = ", ".join(f"{r['tool_execution']['tool_name']}({r['tool_execution'].get('tool_args')})"
+        tools = ", ".join(f"{r['tool_execution']['tool_name']}({format_arguments(r['tool_execution'].get('tool_args'))})"
                           for r in requirement.get("executor_requirements") or [])
-        return f"agent {requirement.get('executor_name')!r} wants to call {tools} (--confirm or --reject [--feedback TEXT])"
+        return f"agent {requirement.get('executor_name')!r} wants to call {tools}"
     if kind == "error":
-        return f"step {name!r} failed: {requirement.get('error_message')} (--retry or --skip)"
+        return f"step {name!r} failed: {requirement.get('error_message')}"
     if kind in ("output_review", "iteration_review"):
-        return f"review the output of {name!r} (--confirm [--edit TEXT] or --reject [--feedback TEXT])"
+        return str(requirement.get("output_review_message") or f"review the output of {name!r}")
     if requirement.get("requires_user_input"):
-        fields = ", ".join(f["name"] for f in requirement.get("user_input_schema") or [])
-        return f"input for {name!r}: {fields} (--input name=value ...)"
-    return f"{requirement.get('confirmation_message') or f'confirm step {name!r}'} (--confirm or --reject [--feedback TEXT])"
+        return str(requirement.get("user_input_message") or f"input for {name!r}")
+    return str(requirement.get("confirmation_message") or f"confirm step {name!r}")
+
+
+def _options(requirement: dict[str, Any]) -> tuple[str, str]:
+    """The ``continue`` options of the usual answer, and the others."""
+    kind = requirement.get("kind")
+    if kind == "route":
+        choices = requirement.get("available_choices") or ["ROUTE"]
+        return f"--choose {choices[0]}", "or another route: " + ", ".join(choices)
+    if kind == "error":
+        return "--retry", "or --skip"
+    if kind == "output_review":
+        return "--confirm", f"or --confirm --edit TEXT, or {_REJECT}"
+    if kind in ("executor", "iteration_review") or not requirement.get("requires_user_input"):
+        return "--confirm", f"or {_REJECT}"
+    fields = [f"--input {f['name']}={_placeholder(f)}" for f in requirement.get("user_input_schema") or []]
+    return " ".join(fields) or "--input NAME=VALUE", ("or " + _REJECT if requirement.get("requires_confirmation") else "")
+
+
+def _placeholder(field: dict[str, Any]) -> str:
+    allowed = field.get("allowed_values")
+    if allowed:
+        return str(allowed[0])
+    return {"int": "N", "float": "X", "bool": "yes"}.get(field.get("field_type", "str"), "TEXT")
+
+
+def describe(requirement: dict[str, Any]) -> str:
+    """One line saying what a pause asks and which options answer it."""
+    usual, others = _options(requirement)
+    fields = ", ".join(f["name"] for f in requirement.get("user_input_schema") or [])
+    asked = f"{_question(requirement)} ({fields})" if fields and requirement.get("kind") == "user_input" else _question(requirement)
+    return f"{asked} ({usual} {others})".replace(" )", ")")
+
+
+def _details(requirement: dict[str, Any]) -> list[str]:
+    """What a person needs to answer: the output under review, the input fields."""
+    kind = requirement.get("kind")
+    if kind in ("output_review", "iteration_review"):
+        return [f"  | {line}" for line in review_text(requirement).splitlines() or [""]]
+    lines = []
+    for field in requirement.get("user_input_schema") or [] if requirement.get("requires_user_input") else []:
+        allowed = field.get("allowed_values")
+        about = "; ".join(x for x in (field.get("description"), f"one of {', '.join(map(str, allowed))}" if allowed else None) if x)
+        lines.append(f"  {field['name']} ({field.get('field_type', 'str')}){': ' + about if about else ''}")
+    return lines
+
+
+def review_text(requirement: dict[str, Any]) -> str:
+    """The output a review asks about, as text (a StepOutput's ``content``, or the value itself)."""
+    output = requirement.get("step_output")
+    if isinstance(output, dict) and "content" in output and output.get("is_step_output", True):
+        output = output["content"]
+    return output if isinstance(output, str) else format_output(output)
+
+
+def explain(requirement: dict[str, Any], run_id: str) -> str:
+    """What the pause asks and the command that answers it, for a person not at a terminal."""
+    usual, others = _options(requirement)
+    lines = [f"Run {run_id} is paused at {requirement.get('step_name')!r}: {_question(requirement)}",
+             *_details(requirement),
+             f"Answer with: runstream continue {run_id} {usual}" + (f"   ({others})" if others else "")]
+    return "\n".join(lines)
 
 
 def ask(console: Console, requirement: dict[str, Any], read: Callable[[str], str] | None = None) -> dict[str, Any]:
     """Ask the person at the terminal for the answer to ``requirement``."""
     prompt = read or (lambda question: console.input(Text(question)))
     kind, name = requirement.get("kind"), requirement.get("step_name")
-    console.print(f"\n[bold yellow]Run paused[/] at {name!r}: {describe(requirement)}")
+    console.print(f"\n[bold yellow]Run paused[/] at {escape(repr(name))}: {escape(_question(requirement))}")
     if kind == "route":
         choices: list[str] = requirement.get("available_choices") or []
         for number, choice in enumerate(choices, 1):
-            console.print(f"  {number}. {choice}")
+            console.print(f"  {number}. {choice}", markup=False)
+        several = bool(requirement.get("allow_multiple_selections"))
         while True:
             picked = [_choice(text.strip(), choices) for text in prompt("Route (number or name): ").split(",")]
-            if all(picked) and (len(picked) == 1 or requirement.get("allow_multiple_selections")):
+            if not all(picked):
+                console.print("[red]Not one of the routes above[/]")
+            elif len(picked) > 1 and not several:
+                console.print("[red]Pick one route: this router takes one[/]")
+            else:
                 return {"selected_choices": picked}
-            console.print("[red]Not one of the routes above[/]")
     if kind == "error":
         while (text := prompt("Retry or skip? [r/s] ").strip().lower()) not in ("r", "s", "retry", "skip"):
             pass
@@ -117,11 +190,11 @@ def ask(console: Console, requirement: dict[str, Any], read: Callable[[str], str
             if feedback:
                 answer["rejection_feedback"] = feedback
         return answer
-    if kind in ("output_review", "iteration_review"):
-        output = requirement.get("step_output")
-        console.print(str(output.get("content") if isinstance(output, dict) else output), markup=False)
+    reviewing = kind in ("output_review", "iteration_review")
+    if reviewing:
+        console.print(review_text(requirement), markup=False, highlight=False)
     if requirement.get("requires_confirmation"):
-        answer["confirmed"] = _yes(prompt, requirement.get("output_review_message") or "Approve?")
+        answer["confirmed"] = _yes(prompt, "Approve this output?" if reviewing else "Approve?")
         if not answer["confirmed"]:
             feedback = prompt("Feedback (optional): ").strip()
             if feedback:
@@ -154,15 +227,16 @@ def _inputs(console: Console, prompt: Callable[[str], str], schema: list[dict[st
     for field in schema:
         allowed = field.get("allowed_values")
         hint = f" one of {allowed}" if allowed else ""
+        about = f" {field['description']}" if field.get("description") else ""
         while True:
-            text = prompt(f"{field['name']} ({field.get('field_type', 'str')}{hint}): ").strip()
+            text = prompt(f"{field['name']} ({field.get('field_type', 'str')}{hint}){about}: ").strip()
             if not text and not field.get("required", True):
                 break
             try:
                 values[field["name"]] = typed_value(text, field.get("field_type", "str"))
                 break
             except ValueError as exc:
-                console.print(f"[red]{exc}[/]")
+                console.print(str(exc), style="red", markup=False, highlight=False)
     return values
 
 
