@@ -45,3 +45,14 @@ def test_harness_sees_runstream_and_the_floor_gapless(tmp_path: Path) -> None:
             assert len(live.latencies_ns) >= 49
     finally:
         model.stop()
+
+
+def test_the_paused_runs_benchmark_runs_to_its_figures() -> None:
+    """bench/paused.py in a tiny mode: its runs pause, survive the restart, and its continues
+    complete (it read a continue's AgentOS status as runstream's and failed after measuring)."""
+    import subprocess
+
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "paused.py"), "--runs", "120"],
+                          capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "growth per paused run:" in done.stdout and "over 100 runs" in done.stdout, done.stdout
