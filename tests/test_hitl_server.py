@@ -426,3 +426,26 @@ async def test_an_agent_tool_call_is_confirmed_over_the_wire_as_agentos_sends_it
         rest = await until_event(ws, "WorkflowCompleted")
     assert rest[0]["event"] == "StepExecutorContinued" and RAN == ["deploy prod"]
     assert "ToolCallCompleted" in [e["event"] for e in rest] and "deployed to prod" in rest[-1]["content"]
+
+
+def test_a_paused_run_s_event_stream_stays_open_and_carries_the_continue(srv: RunningServer) -> None:
+    """GET .../events follows a paused run as a WebSocket reconnect does: it stays open after
+    WorkflowPaused (an EventSource would otherwise reconnect in a loop, or, told 204, stop and
+    miss the continue) and ends after the terminal event that the continue leads to."""
+    from tests.test_sse import read_events
+
+    with httpx.Client(base_url=srv.http_url, timeout=30) as http, httpx.Client(base_url=srv.http_url, timeout=30) as other:
+        paused = http.post("/workflows/confirm/runs", data={"message": "x", "stream": "false"}).json()
+        run_id, pause_index = paused["run_id"], paused["event_count"] - 1
+        url = f"/workflows/confirm/runs/{run_id}/events"
+        with http.stream("GET", url) as whole, http.stream("GET", url, headers={"Last-Event-ID": str(pause_index)}) as level:
+            lines = whole.iter_lines()
+            before = read_events(lines, pause_index + 1)
+            assert before[-1]["event"] == "WorkflowPaused"
+            answer = json.dumps([{"confirmed": True}])
+            assert other.post(f"{url.removesuffix('/events')}/continue", data={"step_requirements": answer, "background": "true"}).status_code == 202
+            after = read_events(lines)
+            caught_up = read_events(level.iter_lines())
+        assert [e["event"] for e in after][0] == "StepContinued" and after[-1]["event"] == "WorkflowCompleted"
+        assert [e["id"] for e in caught_up] == [e["id"] for e in after]  # the same events, from the pause on
+        assert int(after[0]["id"]) == pause_index + 1
